@@ -1,0 +1,193 @@
+"""registry.yaml: which plugins may load, at which versions, and which component a name means.
+
+The packaged default lives beside this module (and at the repository top level); users layer
+their own file on top with ``--registry FILE`` or ``BIOCOUNT_REGISTRY``. The schema below is the
+reference; ``biocount registry schema`` prints it as JSON Schema (also in docs/registry.schema.json).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import RegistryError
+
+SCHEMA_VERSION = 1
+ENV_REGISTRY = "BIOCOUNT_REGISTRY"
+
+
+def _check_specifier(value: str, what: str) -> str:
+    try:
+        spec = SpecifierSet(value)
+    except InvalidSpecifier:
+        raise ValueError(f"{what} {value!r} is not a version specifier such as '>=0.1,<1'") from None
+    if not _satisfiable(spec):
+        raise ValueError(f"{what} {value!r} admits no version at all; widen the range")
+    return value
+
+
+def _satisfiable(spec: SpecifierSet) -> bool:
+    """Whether any version meets ``spec``, tried on the versions it mentions and their neighbours."""
+    candidates = [Version("0"), Version("999999")]
+    for s in spec:
+        v = s.version.rstrip(".*")
+        candidates += [Version(v), Version(v + ".0.0.0.1")]
+        release = Version(v).release
+        candidates.append(Version(".".join(map(str, (*release[:-1], release[-1] + 1)))))
+        if release[-1] > 0:
+            candidates.append(Version(".".join(map(str, (*release[:-1], release[-1] - 1)))))
+    return any(spec.contains(c, prereleases=True) for c in candidates)
+
+
+class PluginEntry(BaseModel):
+    """One distribution's line: the versions allowed, whether it loads, its components' options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: str | None = Field(default=None, description="PEP 440 specifier the installed version must meet.")
+    enabled: bool = Field(default=True, description="false: never imported, whatever the load mode.")
+    options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Options per component name, validated by its options model."
+    )
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: str | None) -> str | None:
+        return None if value is None else _check_specifier(value, "version")
+
+
+class Registry(BaseModel):
+    """The registry file's schema."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: Literal[1] = Field(description="Version of this file's schema.")
+    biocount: str = Field(default=">=0", description="biocount versions this file was written for.")
+    load: Literal["explicit", "autoload"] = Field(
+        default="explicit",
+        description="explicit: import only the distributions listed under plugins; autoload: all installed.",
+    )
+    plugins: dict[str, PluginEntry] = Field(default_factory=dict, description="Per distribution name.")
+    modalities: dict[str, str] = Field(
+        default_factory=dict,
+        description="Modality name users type -> encoder, as 'name' or 'distribution:name'.",
+    )
+    models: dict[str, str] = Field(
+        default_factory=dict,
+        description="Model name users type -> forecaster, as 'name' or 'distribution:name'.",
+    )
+
+    @field_validator("biocount")
+    @classmethod
+    def _host_range(cls, value: str) -> str:
+        return _check_specifier(value, "biocount range")
+
+    @model_validator(mode="after")
+    def _normalise(self) -> Registry:
+        self.plugins = {canonicalize_name(k): v for k, v in self.plugins.items()}
+        return self
+
+    def entry(self, dist: str) -> PluginEntry | None:
+        return self.plugins.get(canonicalize_name(dist))
+
+
+class LoadedRegistry(BaseModel):
+    """A registry together with where it came from."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    registry: Registry
+    sources: list[Path]
+    sha256: str
+
+
+def default_registry_path() -> Path:
+    """The packaged default registry.yaml (inside a wheel), else the repository's top-level one."""
+    packaged = Path(__file__).with_name("registry.yaml")
+    if packaged.is_file():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "registry.yaml"
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RegistryError(f"{path}: cannot read the registry file ({exc.strerror}); check the path") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        raise RegistryError(f"{path}: not valid YAML{line}; fix the syntax or point --registry elsewhere") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise RegistryError(f"{path}: the registry must be a mapping with 'schema_version', 'plugins', ...")
+    return data
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    msg = err["msg"].removeprefix("Value error, ")
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{loc}: {msg}{more}"
+
+
+def load_registry(path: str | Path | None = None) -> LoadedRegistry:
+    """Read the default registry, layered with the user's file (``path`` or ``$BIOCOUNT_REGISTRY``).
+
+    The user's file overrides the default key by key (mappings merge, other values replace).
+
+    Raises
+    ------
+    RegistryError
+        The file is missing, not YAML, fails the schema, or was written for another biocount.
+    """
+    from ._version import __version__
+
+    sources = [default_registry_path()]
+    user = path if path is not None else os.environ.get(ENV_REGISTRY) or None
+    if user is not None:
+        sources.append(Path(user))
+    data: dict[str, Any] = {}
+    digest = hashlib.sha256()
+    for source in sources:
+        layer = _read_yaml(source)
+        try:
+            Registry.model_validate({"schema_version": SCHEMA_VERSION, **layer})
+        except ValidationError as exc:
+            raise RegistryError(f"{source}: {_first_error(exc)}; see docs/registry.schema.json") from None
+        data = _merge(data, layer)
+        digest.update(source.read_bytes())
+    registry = Registry.model_validate(data)
+    if not SpecifierSet(registry.biocount).contains(__version__, prereleases=True):
+        raise RegistryError(
+            f"{sources[-1]}: written for biocount {registry.biocount}, but this is biocount {__version__}; "
+            "update the file's 'biocount:' range or install a matching biocount"
+        )
+    return LoadedRegistry(registry=registry, sources=sources, sha256=digest.hexdigest())
+
+
+def json_schema() -> dict[str, Any]:
+    """The registry schema as JSON Schema."""
+    return Registry.model_json_schema()

@@ -1,0 +1,1 @@
+from biocount.specs import NoOptions as TabularOptions  # noqa: F401

@@ -1,0 +1,65 @@
+"""Shared fixtures. Plugins in tests are real distributions: a throwaway *.dist-info on sys.path."""
+
+from __future__ import annotations
+
+import textwrap
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+
+@dataclass
+class FakeDist:
+    name: str
+    module: str
+    marker: Path  # written when the plugin module is imported
+
+
+@pytest.fixture
+def make_dist(tmp_path, monkeypatch):
+    """Install a tiny plugin distribution into a temp folder on sys.path; returns a FakeDist."""
+    root = tmp_path / "site"
+    root.mkdir()
+    monkeypatch.syspath_prepend(str(root))
+
+    def make(name: str, body: str = "", *, version: str = "1.0", ep_name: str | None = None,
+             target: str | None = None) -> FakeDist:
+        module = f"bcplug_{name.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
+        marker = tmp_path / f"{module}.imported"
+        info = root / f"{name.replace('-', '_')}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+        (info / "entry_points.txt").write_text(f"[biocount]\n{ep_name or name} = {target or module}\n")
+        code = f"import pathlib\npathlib.Path({str(marker)!r}).write_text('imported')\n"
+        (root / f"{module}.py").write_text(code + textwrap.dedent(body).replace("MODULE", module))
+        return FakeDist(name, module, marker)
+
+    return make
+
+
+@pytest.fixture
+def registry_file(tmp_path):
+    """Write a user registry layered over the default; returns its path."""
+
+    def write(text: str) -> Path:
+        path = tmp_path / f"registry-{uuid.uuid4().hex[:6]}.yaml"
+        path.write_text(textwrap.dedent(text))
+        return path
+
+    return write
+
+
+# A plugin registering one encoder for modality 'metabolomics', whose factory resolves (itself).
+ENCODER_PLUGIN = """
+from biocount import EncoderSpec, hookimpl
+
+class Enc:
+    def __init__(self, options):
+        self.options = options
+
+@hookimpl
+def biocount_register_encoders(register):
+    register(EncoderSpec(name="lcms", modality="metabolomics", factory="MODULE:Enc", api="1.0"))
+"""

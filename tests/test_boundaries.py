@@ -1,0 +1,87 @@
+"""Architecture rules, checked on the source: core never imports a plugin, and plugins use only
+biocount's public API (the names in ``biocount.__all__`` and its public submodules)."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import biocount
+
+ROOT = Path(__file__).resolve().parents[1]
+PLUGIN_PACKAGES = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "__init__.py").exists())
+PUBLIC_MODULES = {"biocount", "biocount.specs", "biocount.contract", "biocount.errors", "biocount.hookspecs",
+                  "biocount.testing", "biocount.pseudobulk", "biocount.readers", "biocount.datasets"}
+
+
+def imports(path: Path):
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name, None
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            for alias in node.names:
+                yield node.lineno, node.module, alias.name
+
+
+def test_plugins_are_found():
+    assert {"biocount_rna", "biocount_protein", "biocount_genomic", "biocount_tabular"} <= set(PLUGIN_PACKAGES)
+
+
+def test_core_never_imports_a_plugin():
+    bad = [f"{p.relative_to(ROOT)}:{line} imports {mod}"
+           for p in (ROOT / "core").rglob("*.py") for line, mod, _ in imports(p)
+           if mod.split(".")[0] in PLUGIN_PACKAGES or mod.startswith("biocount_")]
+    assert bad == []
+
+
+@pytest.mark.parametrize("package", PLUGIN_PACKAGES)
+def test_plugin_uses_only_public_api(package):
+    bad = []
+    for path in (ROOT / "plugins" / package).rglob("*.py"):
+        for line, mod, name in imports(path):
+            where = f"{path.relative_to(ROOT)}:{line}"
+            top = mod.split(".")[0]
+            if top in PLUGIN_PACKAGES and top != package:
+                bad.append(f"{where} imports another plugin ({mod})")
+            if top != "biocount":
+                continue
+            if mod not in PUBLIC_MODULES:
+                bad.append(f"{where} imports private module {mod}")
+            elif mod == "biocount" and name and name not in biocount.__all__ and name not in dir(biocount):
+                bad.append(f"{where} imports private name biocount.{name}")
+            elif name and name.startswith("_"):
+                bad.append(f"{where} imports private name {mod}.{name}")
+    assert bad == []
+
+
+def test_boundary_check_catches_a_violation(tmp_path):
+    bad = tmp_path / "x.py"
+    bad.write_text("from biocount.plugins import load_host\nimport biocount_rna\n")
+    found = [mod for _, mod, _ in imports(bad)]
+    assert "biocount.plugins" not in PUBLIC_MODULES and "biocount_rna" in found
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["plugins", "list"], ["plugins", "list", "--json"]])
+def test_cli_start_up_imports_neither_torch_nor_scanpy(argv):
+    code = (
+        "import sys\n"
+        "from biocount.cli import cli\n"
+        f"try:\n    cli({argv!r}, prog_name='biocount')\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "heavy = sorted(m for m in ('torch', 'scanpy', 'anndata', 'statsmodels', 'matplotlib') if m in sys.modules)\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+        "assert not heavy, heavy\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "HEAVY []" in proc.stderr
+
+
+def test_import_biocount_is_light():
+    code = "import sys, biocount\nassert 'torch' not in sys.modules and 'scanpy' not in sys.modules\n"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
