@@ -63,3 +63,28 @@ class Enc:
 def biocount_register_encoders(register):
     register(EncoderSpec(name="lcms", modality="metabolomics", factory="MODULE:Enc", api="1.0"))
 """
+
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The published tables in ../shared/data (CI lays shared/ beside the clone)."""
+    assert SHARED.is_dir(), f"{SHARED} is missing: the real-data tests need the shared/ folder beside the repo"
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def demo_study():
+    from biocount.datasets import demo
+
+    return demo(seed=0)
+
+
+@pytest.fixture
+def demo_modalities(demo_study):
+    """The demo as {modality: AnnData} with canonical obs columns (a fresh copy per test)."""
+    from biocount.readers import as_modalities
+
+    return as_modalities(demo_study, where="demo")

@@ -30,7 +30,7 @@ _LAZY = {
     "PluginError": "errors",
     "RegistryError": "errors",
 }
-_SUBMODULES = {"datasets", "pp", "tl", "pl", "get", "testing", "pseudobulk", "readers", "align"}
+_SUBMODULES = {"datasets", "pp", "tl", "pl", "get", "testing", "pseudobulk", "readers", "align", "encoding"}
 
 __all__ = [
     "PLUGIN_API", "BiocountError", "BiocountInputError", "ContractError", "EncoderSpec", "ForecasterSpec",

@@ -132,6 +132,39 @@ def plugins_validate(obj: dict[str, Any], dist: str) -> None:
     sys.exit(1 if failures else 0)
 
 
+@cli.group()
+def datasets() -> None:
+    """Make the embedded example studies."""
+
+
+@datasets.command("make")
+@click.argument("name", type=click.Choice(["demo"]))
+@click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="Where to write the .h5mu.")
+@click.option("--seed", default=0, show_default=True, help="Random seed of the simulation.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing file.")
+def datasets_make(name: str, out: str, seed: int, overwrite: bool) -> None:
+    """Write the demo study (MuData: genomic, rna, protein) to OUT."""
+    import os
+    from pathlib import Path
+
+    from .datasets import demo
+    from .errors import BiocountInputError
+
+    path = Path(out)
+    if not path.name.endswith(".h5mu"):
+        raise BiocountInputError(f"--out {out}: the demo study is a MuData file; name it *.h5mu")
+    if path.exists() and not overwrite:
+        raise BiocountInputError(f"--out {out}: the file exists; pass --overwrite to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        demo(seed=seed).write(tmp)  # write aside, then rename: never a half-written study
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    click.echo(f"wrote {path} (demo study, seed {seed})")
+
+
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.option("--modalities", default="rna,protein", show_default=True, help="Comma list of modalities.")
 def run(modalities: str) -> None:

@@ -193,3 +193,32 @@ def _problems(d: ModalityData):
             yield "size_factors must be positive."
     if d.meta.is_counts and d.counts is None:
         yield "meta.is_counts is true but no raw counts are attached; pass counts=."
+
+
+def cube(series: Any, times: Any, X: np.ndarray, *, series_order: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Place rows of (series, time) -> features into a (series x times x features) array, NaN elsewhere.
+
+    Returns the series ids, the sorted union of time points and the cube. Raises if a
+    (series, time) pair occurs twice: aggregate single cells first.
+    """
+    from .errors import BiocountInputError
+
+    series = np.asarray(series).astype(str)
+    times = np.asarray(times, dtype=np.float64)
+    X = np.asarray(X, dtype=np.float32)
+    ids = np.unique(series) if series_order is None else np.asarray(series_order).astype(str)
+    grid = np.unique(times)
+    si = {s: i for i, s in enumerate(ids.tolist())}
+    rows = np.asarray([si.get(s, -1) for s in series.tolist()])
+    cols = np.searchsorted(grid, times)
+    keep = rows >= 0
+    flat = rows[keep] * grid.size + cols[keep]
+    if np.unique(flat).size != flat.size:
+        dup = np.flatnonzero(np.bincount(flat) > 1)[0]
+        raise BiocountInputError(
+            f"duplicate (series, time) rows: series '{ids[dup // grid.size]}' at time {grid[dup % grid.size]:g} "
+            "appears more than once; aggregate replicates or cells first"
+        )
+    out = np.full((ids.size, grid.size, X.shape[1]), np.nan, dtype=np.float32)
+    out[rows[keep], cols[keep]] = X[keep]
+    return ids, grid, out

@@ -1,10 +1,17 @@
-"""biocount-genomic: placeholder registration until its encoder lands."""
+"""biocount-genomic: copy number, genotype dosage, mutations (static) or VAFs over time."""
 
 from biocount import EncoderSpec, hookimpl
-from biocount.specs import NoOptions
+
+from .options import GenomicOptions
 
 
 @hookimpl
 def biocount_register_encoders(register):
-    register(EncoderSpec(name="genomic", modality="genomic", factory="biocount_genomic.encoder:Encoder", options=NoOptions, api="1.0",
-                         description="skeleton"))
+    register(EncoderSpec(
+        name="genomic",
+        modality="genomic",
+        factory="biocount_genomic.encoder:GenomicEncoder",
+        options=GenomicOptions,
+        api="1.0",
+        description="static per-series covariates (standardised, optional PCA) or time-varying VAFs",
+    ))

@@ -1,0 +1,73 @@
+"""The encode stage: run each requested modality's encoder plugin, fitted on training rows only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .contract import ModalityData
+from .errors import BiocountError, BiocountInputError, PluginError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from anndata import AnnData
+
+    from .plugins import Host
+
+
+@dataclass(frozen=True)
+class TrainSelection:
+    """Which rows encoders may learn from: times up to ``until`` and/or the listed series.
+
+    Static rows (no time) belong to training whenever their series does.
+    """
+
+    until: float | None = None
+    series: frozenset[str] | None = None
+
+    def mask(self, obs: pd.DataFrame) -> np.ndarray:
+        keep = np.ones(len(obs), dtype=bool)
+        if self.series is not None:
+            keep &= obs["series"].astype(str).isin(self.series).to_numpy()
+        if self.until is not None and "time" in obs:
+            keep &= obs["time"].to_numpy(dtype=float) <= self.until
+        return keep
+
+
+def encode(data: dict[str, AnnData], modalities: list[str], host: Host, *,
+           train: TrainSelection | None = None, options: dict[str, dict[str, Any]] | None = None
+           ) -> tuple[dict[str, ModalityData], dict[str, Any]]:
+    """Encode ``modalities`` of ``data``; returns the encoded modalities and the fitted encoders.
+
+    An encoder returning several modalities (rna's cells per type) names the extra ones
+    ``f"{modality}_{meta.modality}"``.
+    """
+    train = train or TrainSelection()
+    encoded: dict[str, ModalityData] = {}
+    encoders: dict[str, Any] = {}
+    for name in modalities:
+        if name not in data:
+            raise BiocountInputError(f"modality '{name}' is not in the data; available: {', '.join(data)}")
+        component = host.encoder(name)
+        encoder = component.build(**(options or {}).get(name, {}))
+        adata = data[name]
+        try:
+            encoder.fit(adata, train=train.mask(adata.obs))
+            out = encoder.transform(adata)
+        except BiocountError as exc:
+            raise type(exc)(f"modality '{name}' ({component.ref}): {exc}") from exc
+        except Exception as exc:
+            raise PluginError(f"{component.plugin.label} encoder '{component.spec.name}' failed on modality "
+                              f"'{name}': {type(exc).__name__}: {exc}") from exc
+        parts = out if isinstance(out, list) else [out]
+        if not parts or not all(isinstance(p, ModalityData) for p in parts):
+            raise PluginError(f"{component.plugin.label} encoder '{component.spec.name}' did not return "
+                              "ModalityData")
+        for i, part in enumerate(parts):
+            key = name if i == 0 else f"{name}_{part.meta.modality}"
+            meta = part.meta.model_copy(update={"modality": key, "encoder": component.ref})
+            encoded[key] = part.model_copy(update={"meta": meta})
+        encoders[name] = encoder
+    return encoded, encoders

@@ -1,0 +1,247 @@
+"""Read a study into one AnnData per modality, with canonical ``obs`` columns.
+
+Every reader returns ``dict[modality name, AnnData]`` where each AnnData's ``obs`` has a
+``series`` column (str) and, unless the modality is static (one row per series, no time), a
+numeric ``time`` column. Formats: ``.h5mu``, ``.h5ad``, tidy long CSV/TSV (series, time,
+feature, value[, modality]) and wide CSV/TSV (one row per series and time). Plugins read other
+formats through the ``biocount_read_input`` hook, tried first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import BiocountInputError
+
+if TYPE_CHECKING:
+    from anndata import AnnData
+
+TIME_KEYS = ("time", "day", "timepoint", "hour")
+SERIES_KEYS = ("series_id", "series", "sample", "donor", "subject")
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz")
+
+
+def _pick(columns: Any, wanted: str | None, defaults: tuple[str, ...], what: str, where: str, option: str) -> str | None:
+    columns = [str(c) for c in columns]
+    if wanted is not None:
+        if wanted not in columns:
+            raise BiocountInputError(f"{where}: no {what} column '{wanted}'; available: {', '.join(columns)}")
+        return wanted
+    return next((c for c in defaults if c in columns), None)
+
+
+def _numeric_time(values: pd.Series, column: str, where: str) -> np.ndarray:
+    numeric = pd.to_numeric(values.astype(object) if isinstance(values.dtype, pd.CategoricalDtype) else values,
+                            errors="coerce")
+    bad = numeric.isna() & values.notna()
+    if bad.any():
+        raise BiocountInputError(
+            f"{where}: time column '{column}' is not numeric (e.g. {values[bad].iloc[0]!r}); "
+            "convert it to numbers first, e.g. with pandas.to_numeric"
+        )
+    if numeric.isna().any():
+        raise BiocountInputError(f"{where}: time column '{column}' has missing values; drop or fill those rows")
+    return numeric.to_numpy(dtype=float)
+
+
+def canonical_obs(adata: AnnData, *, where: str, time_key: str | None = None,
+                  series_key: str | None = None) -> AnnData:
+    """Add ``obs['series']`` and ``obs['time']`` from the user's columns (a copy of ``obs`` only).
+
+    A modality with no time column and one row per series is static and gets no ``time``.
+    """
+    obs = adata.obs
+    s_col = _pick(obs.columns, series_key, SERIES_KEYS, "series", where, "series_key")
+    t_col = _pick(obs.columns, time_key, TIME_KEYS, "time", where, "time_key")
+    if s_col is None:
+        raise BiocountInputError(
+            f"{where}: no series column; looked for {', '.join(SERIES_KEYS)}; name yours with --series-key"
+        )
+    out = adata.copy() if not adata.isbacked else adata
+    out.obs = obs.copy()
+    out.obs["series"] = obs[s_col].astype(str).to_numpy()
+    if t_col is None:
+        if out.obs["series"].is_unique:
+            out.obs = out.obs.drop(columns="time", errors="ignore")
+            return out  # static: one row per series
+        raise BiocountInputError(
+            f"{where}: no time column; looked for {', '.join(TIME_KEYS)}; name yours with --time-key"
+        )
+    out.obs["time"] = _numeric_time(obs[t_col], t_col, where)
+    return out
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    sep = "\t" if any(path.name.endswith(s) for s in (".tsv", ".tsv.gz", ".txt", ".txt.gz")) else ","
+    try:
+        return pd.read_csv(path, sep=sep, low_memory=False)
+    except pd.errors.ParserError as exc:
+        detail = str(exc).strip().splitlines()[-1].removeprefix("Error tokenizing data. C error: ")
+        raise BiocountInputError(f"{path}: malformed table ({detail}); every row needs the same number of fields")
+    except (pd.errors.EmptyDataError, UnicodeDecodeError, OSError, EOFError) as exc:
+        raise BiocountInputError(f"{path}: cannot read the table ({type(exc).__name__}: {exc})") from None
+
+
+def _long_to_anndata(df: pd.DataFrame, path: Path, s_col: str, t_col: str, modality: str | None) -> dict[str, AnnData]:
+    import anndata as ad
+
+    where = str(path)
+    value = pd.to_numeric(df["value"], errors="coerce")
+    bad = value.isna() & df["value"].notna()
+    if bad.any():
+        raise BiocountInputError(f"{where}: column 'value' is not numeric (row {int(np.flatnonzero(bad)[0]) + 2}: "
+                                 f"{df['value'][bad].iloc[0]!r}); clean it or drop those rows")
+    frame = pd.DataFrame({
+        "series": df[s_col].astype(str), "time": _numeric_time(df[t_col], t_col, where),
+        "feature": df["feature"].astype(str), "value": value.astype(float),
+        "modality": df["modality"].astype(str) if "modality" in df else (modality or path.name.split(".")[0]),
+    })
+    dup = frame.duplicated(["modality", "series", "time", "feature"])
+    if dup.any():
+        row = frame[dup].iloc[0]
+        raise BiocountInputError(
+            f"{where}: duplicate rows for series '{row.series}', time {row.time:g}, feature '{row.feature}'; "
+            "average replicates first or give them distinct series ids"
+        )
+    out = {}
+    for name, part in frame.groupby("modality", sort=True):
+        wide = part.pivot(index=["series", "time"], columns="feature", values="value").sort_index()
+        obs = wide.index.to_frame(index=False)
+        obs.index = [f"{s}@{t:g}" for s, t in zip(obs["series"], obs["time"], strict=True)]
+        out[str(name)] = ad.AnnData(X=wide.to_numpy(dtype=np.float32), obs=obs,
+                                    var=pd.DataFrame(index=wide.columns.astype(str)))
+    return out
+
+
+def _wide_to_anndata(df: pd.DataFrame, path: Path, s_col: str | None, t_col: str, modality: str | None) -> AnnData:
+    import anndata as ad
+
+    where = str(path)
+    series = df[s_col].astype(str) if s_col else pd.Series(path.name.split(".")[0], index=df.index)
+    features = [c for c in df.columns if c not in (s_col, t_col) and pd.api.types.is_numeric_dtype(df[c])]
+    if not features:
+        raise BiocountInputError(f"{where}: no numeric feature columns besides series and time")
+    obs = pd.DataFrame({"series": series.to_numpy(), "time": _numeric_time(df[t_col], t_col, where)})
+    extra = [c for c in df.columns if c not in (s_col, t_col, *features)]
+    for c in extra:
+        obs[c] = df[c].to_numpy()
+    obs.index = [f"{s}@{t:g}" for s, t in zip(obs["series"], obs["time"], strict=True)]
+    if not obs.index.is_unique:
+        dup = obs.index[obs.index.duplicated()][0]
+        raise BiocountInputError(f"{where}: duplicate (series, time) row {dup}; one row per series and time")
+    return ad.AnnData(X=df[features].to_numpy(dtype=np.float32), obs=obs,
+                      var=pd.DataFrame(index=[str(f) for f in features]))
+
+
+def read_table(path: str | Path, *, time_key: str | None = None, series_key: str | None = None,
+               modality: str | None = None) -> dict[str, AnnData]:
+    """Read a tidy long or a wide CSV/TSV (gzip allowed) into one AnnData per modality."""
+    path = Path(path)
+    df = _read_table(path)
+    where = str(path)
+    if df.empty:
+        raise BiocountInputError(f"{where}: the table has no rows")
+    t_col = _pick(df.columns, time_key, TIME_KEYS, "time", where, "time_key")
+    if t_col is None:
+        raise BiocountInputError(f"{where}: no time column; looked for {', '.join(TIME_KEYS)}; "
+                                 "name yours with --time-key")
+    s_col = _pick(df.columns, series_key, SERIES_KEYS, "series", where, "series_key")
+    if {"feature", "value"} <= set(df.columns):
+        if s_col is None:
+            raise BiocountInputError(f"{where}: no series column; looked for {', '.join(SERIES_KEYS)}; "
+                                     "name yours with --series-key")
+        return _long_to_anndata(df, path, s_col, t_col, modality)
+    return {modality or path.name.split(".")[0]: _wide_to_anndata(df, path, s_col, t_col, modality)}
+
+
+def _read_hdf5(path: Path, kind: str) -> Any:
+    import h5py
+
+    try:
+        with h5py.File(path, "r"):
+            pass
+    except OSError as exc:
+        raise BiocountInputError(
+            f"{path}: not a readable {kind} file (truncated or not HDF5: {exc}); re-export it"
+        ) from None
+    try:
+        if kind == "h5mu":
+            import mudata as md
+
+            md.set_options(pull_on_update=False)
+            return md.read_h5mu(path)
+        import anndata as ad
+
+        return ad.read_h5ad(path)
+    except Exception as exc:  # anndata/mudata raise many types on damaged files
+        raise BiocountInputError(f"{path}: not a valid {kind} file ({type(exc).__name__}: {exc})") from None
+
+
+def read(path: str | Path, *, time_key: str | None = None, series_key: str | None = None,
+         modality: str | None = None, host: Any = None) -> dict[str, AnnData]:
+    """Read a study file into ``{modality: AnnData}`` with canonical ``series``/``time`` obs columns.
+
+    Parameters
+    ----------
+    path
+        ``.h5mu``, ``.h5ad``, ``.csv``/``.tsv`` (optionally ``.gz``), or any format a plugin reads.
+    time_key, series_key
+        ``obs``/table columns holding time and series id; default: the first of
+        ``time, day, timepoint, hour`` and ``series_id, series, sample, donor, subject``.
+    modality
+        Name of the modality for single-modality files (default: the file's stem).
+    host
+        A loaded plugin host whose ``biocount_read_input`` implementations are tried first.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise BiocountInputError(f"{path}: no such file")
+    options = {"time_key": time_key, "series_key": series_key, "modality": modality}
+    data = _read_with_plugins(path, options, host) if host is not None else None
+    if data is None:
+        name = path.name.lower()
+        if name.endswith(".h5mu"):
+            data = dict(_read_hdf5(path, "h5mu").mod)
+        elif name.endswith(".h5ad"):
+            data = {modality or path.name.split(".")[0]: _read_hdf5(path, "h5ad")}
+        elif name.endswith(TABLE_SUFFIXES):  # already canonical
+            data = read_table(path, time_key=time_key, series_key=series_key, modality=modality)
+            time_key = series_key = None
+        else:
+            raise BiocountInputError(f"{path}: unknown format; use .h5mu, .h5ad, .csv or .tsv, "
+                                     "or install a plugin that reads it")
+    return as_modalities(data, where=str(path), time_key=time_key, series_key=series_key)
+
+
+def as_modalities(data: Any, *, where: str, time_key: str | None = None, series_key: str | None = None,
+                  name: str = "data") -> dict[str, AnnData]:
+    """Normalise an AnnData, MuData or mapping of AnnData into ``{modality: AnnData}`` with canonical obs."""
+    from anndata import AnnData
+
+    if isinstance(data, AnnData):
+        data = {name: data}
+    elif hasattr(data, "mod"):
+        data = dict(data.mod)
+    out = {}
+    for mod, adata in data.items():
+        if adata.n_obs == 0 or adata.n_vars == 0:
+            raise BiocountInputError(f"{where}: modality '{mod}' is empty ({adata.n_obs} x {adata.n_vars})")
+        out[str(mod)] = canonical_obs(adata, where=f"{where} [{mod}]", time_key=time_key, series_key=series_key)
+    return out
+
+
+def _read_with_plugins(path: Path, options: dict[str, Any], host: Any) -> Any:
+    from .errors import PluginError
+
+    for impl in reversed(host.pm.hook.biocount_read_input.get_hookimpls()):
+        try:
+            result = impl.function(**{k: v for k, v in {"path": path, "options": options}.items() if k in impl.argnames})
+        except (Exception, SystemExit) as exc:
+            raise PluginError(f"plugin '{impl.plugin_name}' failed to read {path}: {type(exc).__name__}: {exc}") from exc
+        if result is not None:
+            return result
+    return None
