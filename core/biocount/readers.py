@@ -81,7 +81,7 @@ def _read_table(path: Path) -> pd.DataFrame:
         return pd.read_csv(path, sep=sep, low_memory=False)
     except pd.errors.ParserError as exc:
         detail = str(exc).strip().splitlines()[-1].removeprefix("Error tokenizing data. C error: ")
-        raise BiocountInputError(f"{path}: malformed table ({detail}); every row needs the same number of fields")
+        raise BiocountInputError(f"{path}: malformed table ({detail}); every row needs the same number of fields") from None
     except (pd.errors.EmptyDataError, UnicodeDecodeError, OSError, EOFError) as exc:
         raise BiocountInputError(f"{path}: cannot read the table ({type(exc).__name__}: {exc})") from None
 
