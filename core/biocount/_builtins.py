@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from ._version import PLUGIN_API
+from .forecasters.lstm_options import LSTMOptions
 from .hookspecs import hookimpl
+from .specs import ForecasterSpec
 
 
 @hookimpl
 def biocount_register_forecasters(register):
-    """Core forecasters are added here as they land (naive persistence, the shared LSTM)."""
+    register(ForecasterSpec(name="lstm", factory="biocount.forecasters.lstm:build", options=LSTMOptions,
+                            api=PLUGIN_API, description="the shared multi-input LSTM (cuDNN on CUDA, CPU otherwise)"))

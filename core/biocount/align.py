@@ -49,6 +49,7 @@ class Aligned:
     static: np.ndarray | None = None  # (S, G)
     static_names: np.ndarray | None = None
     report: list[str] = field(default_factory=list)
+    target_index: np.ndarray | None = None  # (F_y,) positions of the target features in inputs[target]
 
 
 def _on_grid(d: ModalityData, series: np.ndarray, grid: np.ndarray) -> AlignedInput:
@@ -88,7 +89,7 @@ def _on_grid(d: ModalityData, series: np.ndarray, grid: np.ndarray) -> AlignedIn
     return AlignedInput(d.features, values, observed, gap, d.meta.model_dump())
 
 
-def align(modalities: dict[str, ModalityData], *, target: str,
+def align(modalities: dict[str, ModalityData], *, target: str, target_features: list[str] | None = None,
           grid: Literal["target", "union"] = "target") -> Aligned:
     """Align encoded modalities onto the target's grid (see the module docstring).
 
@@ -98,6 +99,8 @@ def align(modalities: dict[str, ModalityData], *, target: str,
         Encoded modalities by name, the target among them.
     target
         Name of the modality to forecast.
+    target_features
+        Forecast only these features of the target (default: all); the rest stay inputs.
     grid
         ``target``: the target's time points; ``union``: every modality's time points.
     """
@@ -107,6 +110,13 @@ def align(modalities: dict[str, ModalityData], *, target: str,
     tgt = modalities[target]
     if tgt.values.shape[1] == 0:
         raise BiocountInputError(f"target modality '{target}' is static (no time points); choose another target")
+    if target_features is not None:
+        unknown = [f for f in target_features if f not in set(tgt.features.tolist())]
+        if unknown:
+            raise BiocountInputError(
+                f"target feature(s) {', '.join(unknown)} not in modality '{target}'; it has "
+                f"{', '.join(tgt.features[:10].tolist())}{' ...' if tgt.features.size > 10 else ''}")
+        tgt = tgt.subset(features=target_features)
     series = tgt.series
     times = tgt.times if grid == "target" else np.unique(np.concatenate(
         [d.times for d in modalities.values() if d.times.size]))
@@ -153,4 +163,10 @@ def align(modalities: dict[str, ModalityData], *, target: str,
         target_features=tgt.features, inputs=inputs, y_counts=y_counts, size_factors=size_factors,
         static=np.concatenate(statics, axis=1) if statics else None,
         static_names=np.asarray(static_names) if statics else None, report=report,
+        target_index=_positions(modalities[target].features, tgt.features),
     )
+
+
+def _positions(names: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    where = {n: i for i, n in enumerate(names.tolist())}
+    return np.asarray([where[w] for w in wanted.tolist()], dtype=int)

@@ -24,8 +24,8 @@ CELL_TYPES = ("stem", "progenitor", "effector", "memory")
 DT = 0.1  # integration step of the ODEs, in days
 BURN_IN = 10.0  # days simulated before the first sample so the system starts near its steady state
 MRNA_DECAY = 0.35  # per day
-PROTEIN_DECAY = (0.12, 0.3)  # range of per-protein degradation rates, per day
-PROTEIN_DELAY = (2.0, 4.0)  # range of translation delays, in days (mRNA leads protein)
+PROTEIN_DECAY = (0.8, 1.5)  # range of per-protein degradation rates, per day
+PROTEIN_DELAY = (3.0, 6.0)  # range of translation delays, in days (mRNA leads protein)
 NB_DISPERSION = 8.0  # theta of the negative binomial UMI noise (variance = mu + mu^2 / theta)
 DETECTION_LIMIT_QUANTILE = 0.12  # intensities below this quantile are mostly missing (MNAR)
 
@@ -45,7 +45,7 @@ def _drivers(rng: np.random.Generator, grid: np.ndarray) -> np.ndarray:
     walk = np.zeros_like(noise)
     for i in range(1, grid.size):  # Ornstein-Uhlenbeck, mean-reverting at rate 0.2 per day
         walk[..., i] = walk[..., i - 1] * (1 - 0.2 * DT) + noise[..., i]
-    return 0.8 * wave + walk  # (S, K, grid)
+    return 1.0 * wave + walk  # (S, K, grid)
 
 
 def demo(seed: int = 0) -> MuData:
@@ -86,7 +86,7 @@ def demo(seed: int = 0) -> MuData:
 
     # transcription: alpha_gs(t) = base_g * scale_gs * exp(W_g . z_s(t)); dm/dt = alpha - delta m
     base = rng.lognormal(mean=1.5, sigma=0.8, size=N_GENES)
-    loadings = rng.normal(0.0, 0.7, size=(N_GENES, N_DRIVERS))
+    loadings = rng.normal(0.0, 1.0, size=(N_GENES, N_DRIVERS))
     z = _drivers(rng, grid)
     alpha = base[None, :, None] * gene_scale[:, :, None] * np.exp(np.einsum("gk,skt->sgt", loadings, z))
     m = np.empty_like(alpha)
@@ -112,7 +112,7 @@ def demo(seed: int = 0) -> MuData:
 
     # rna: single cells. Composition drifts over time (softmax of a per-type trend plus donor effects);
     # each type multiplies the donor's expression profile; UMIs are negative binomial around it.
-    type_profile = rng.lognormal(0.0, 0.5, size=(len(CELL_TYPES), N_GENES))
+    type_profile = rng.lognormal(0.0, 0.25, size=(len(CELL_TYPES), N_GENES))
     trend = np.array([-0.06, -0.02, 0.05, 0.03])
     donor_effect = rng.normal(0.0, 0.3, size=(N_SERIES, len(CELL_TYPES)))
     rows, cell_donor, cell_day, cell_types = [], [], [], []
@@ -139,7 +139,7 @@ def demo(seed: int = 0) -> MuData:
     rna = ad.AnnData(X=sp.csr_matrix(np.concatenate(rows)), obs=rna_obs, var=pd.DataFrame(index=genes))
 
     # protein: log2 intensity with multiplicative noise; missing not at random below a detection limit
-    intensity = np.log2(p_t) + rng.normal(0.0, 0.15, size=p_t.shape)  # (S, P, T)
+    intensity = np.log2(p_t) + rng.normal(0.0, 0.1, size=p_t.shape)  # (S, P, T)
     limit = np.quantile(intensity, DETECTION_LIMIT_QUANTILE)
     p_missing = 1.0 / (1.0 + np.exp((intensity - limit) / 0.15))  # logistic: almost surely missing well below
     intensity[rng.random(intensity.shape) < p_missing] = np.nan

@@ -72,7 +72,7 @@ class ProteinEncoder:
         if kind == "adt":
             self.reference_total_ = float(np.median(X[is_train].sum(axis=1)))
         else:
-            medians = _row_median(self._log(X[is_train]))
+            medians = _row_median(self._log(X[is_train])) if self.options.centre else np.zeros(1)
             self.reference_median_ = float(np.nanmedian(medians)) if np.isfinite(medians).any() else 0.0
         self.features_ = adata.var_names.to_numpy()
         return self
@@ -94,7 +94,7 @@ class ProteinEncoder:
                                 meta={"modality": "protein", "is_counts": True, "normalisation": "adt: CLR",
                                       "kind": "adt"})
         logged = self._log(X)
-        values = logged - _row_median(logged)[:, None] + self.reference_median_
+        values = logged - _row_median(logged)[:, None] + self.reference_median_ if self.options.centre else logged
         ids, grid, cv = cube(series, times, values)
         return ModalityData(series=ids, times=grid, features=self.features_, values=cv,
                             meta={"modality": "protein", "normalisation": "ms: log2, median centring",

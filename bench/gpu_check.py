@@ -1,0 +1,107 @@
+"""cuDNN check and LSTM timings: CPU always, GPU when CUDA is present.
+
+    python bench/gpu_check.py            # under 3 minutes on one H100; CPU part only elsewhere
+
+On a CUDA machine it asserts that cuDNN is in use, compares CPU and GPU predictions of the same
+weights, and times one training epoch of both cells at a few sizes in fp32 and bf16 autocast.
+It prints one table and writes bench/results/gpu_check.json (git-ignored) with the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))  # run from a checkout too
+from biocount.model import MultiModalLSTM  # noqa: E402
+
+SIZES = [(256, 64), (1024, 128), (4096, 256)]  # (windows per batch, hidden)
+LOOKBACK, FEATURES, HORIZON, TARGETS = 16, 64, 4, 16
+
+
+def model(cell: str, hidden: int) -> MultiModalLSTM:
+    torch.manual_seed(0)
+    return MultiModalLSTM(modalities={"rna": FEATURES + 2, "protein": TARGETS + 2}, n_static=8, n_targets=TARGETS,
+                          horizon=HORIZON, hidden=hidden, adapter_dim=32, cell=cell, dropout=0.0)
+
+
+def batch(n: int, device: str):
+    g = torch.Generator().manual_seed(1)
+    x = {"rna": torch.randn(n, LOOKBACK, FEATURES + 2, generator=g), "protein": torch.randn(n, LOOKBACK, TARGETS + 2, generator=g)}
+    return ({k: v.to(device) for k, v in x.items()}, torch.randn(n, 8, generator=g).to(device),
+            torch.rand(n, HORIZON, generator=g).to(device), torch.randn(n, HORIZON, TARGETS, 1, generator=g).to(device))
+
+
+def epoch_seconds(cell: str, n: int, hidden: int, device: str, bf16: bool, steps: int = 8) -> float:
+    m = model(cell, hidden).to(device)
+    opt = torch.optim.Adam(m.parameters(), 1e-3)
+    x, s, ahead, y = batch(n, device)
+    ctx = torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16 and device == "cuda")
+
+    def step():
+        with ctx:
+            loss = ((m(x, s, ahead).float() - y) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    for _ in range(3):  # warm-up: cuDNN plans; TorchScript specialises over its first runs
+        step()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - t) / steps
+
+
+def main() -> int:
+    cuda = torch.cuda.is_available()
+    rows, info = [], {"torch": torch.__version__, "python": platform.python_version(), "machine": platform.machine(),
+                      "cpu_threads": torch.get_num_threads(), "cuda": cuda}
+    if cuda:
+        assert torch.backends.cudnn.is_available() and torch.backends.cudnn.enabled, "cuDNN is not available"
+        info |= {"gpu": torch.cuda.get_device_name(0), "cudnn": torch.backends.cudnn.version()}
+        m = model("standard", 64).eval()
+        x, s, ahead, _ = batch(64, "cpu")
+        with torch.no_grad():
+            cpu = m(x, s, ahead)
+            m.cuda()
+            with torch.backends.cudnn.flags(enabled=True):
+                gpu = m({k: v.cuda() for k, v in x.items()}, s.cuda(), ahead.cuda()).cpu()
+        diff = float((cpu - gpu).abs().max())
+        info["cpu_gpu_max_abs_diff"] = diff
+        assert diff < 1e-4, f"CPU and GPU predictions differ by {diff}"
+    sizes = SIZES if cuda else SIZES[:1] + [(256, 128)]
+    for cell in ("standard", "peephole"):
+        for n, hidden in sizes:
+            row = {"cell": cell, "batch": n, "hidden": hidden,
+                   "cpu_fp32_s": epoch_seconds(cell, n, hidden, "cpu", False, steps=2 if n > 1024 else 4)}
+            if cuda:
+                row["gpu_fp32_s"] = epoch_seconds(cell, n, hidden, "cuda", False)
+                row["gpu_bf16_s"] = epoch_seconds(cell, n, hidden, "cuda", True)
+            rows.append(row)
+    cols = list(rows[0])
+    print(" | ".join(f"{c:>10}" for c in cols))
+    for r in rows:
+        print(" | ".join(f"{r[c]:>10.4f}" if isinstance(r[c], float) else f"{r[c]:>10}" for c in cols))
+    print("seconds per training step (forward + backward + Adam) at", f"lookback {LOOKBACK}")
+    if not cuda:
+        print("GPU part skipped: torch sees no CUDA device on this machine")
+    else:
+        print(f"cuDNN {info['cudnn']} in use on {info['gpu']}; CPU vs GPU max |diff| {info['cpu_gpu_max_abs_diff']:.2e}")
+    out = Path(__file__).resolve().parent / "results"
+    out.mkdir(exist_ok=True)
+    (out / "gpu_check.json").write_text(json.dumps({"machine": info, "rows": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Core's forecasters, one per module: ``naive`` (persistence) and ``lstm`` (the shared model)."""

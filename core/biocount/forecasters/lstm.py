@@ -1,0 +1,311 @@
+"""The ``lstm`` forecaster: trains :class:`biocount.model.MultiModalLSTM` on one global set of windows.
+
+Training (one model over all series and windows): Adam with decoupled weight decay, gradient
+clipping, early stopping on validation origins with the best weights restored, seeded shuffling.
+Windows are cut once into tensors; a step only indexes them.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from biocount._version import __version__
+from biocount.errors import BiocountInputError
+from biocount.forecast import Forecast, ForecastTask
+from biocount.losses import COUNT, Dispersion, gaussian_nll, mse, negbin_nll, poisson_nll
+from biocount.model import MultiModalLSTM
+from biocount.window import TIME, InputScaler, SeriesScaler, Windows, make_windows
+
+from .lstm_options import LSTMOptions
+
+CHECKPOINT_FORMAT = 1
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise BiocountInputError("--device cuda: no CUDA device is visible to torch on this machine; "
+                                 "use --device cpu or --device auto")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _tensors(w: Windows, device: torch.device) -> dict[str, Any]:
+    def t(a):
+        return None if a is None else torch.as_tensor(a, device=device)
+
+    return {"inputs": {k: t(v) for k, v in w.inputs.items()}, "static": t(w.static), "last": t(w.last),
+            "y": t(w.y), "mask": t(w.mask), "counts": t(w.counts), "log_sf": t(w.log_sf),
+            "last_log_rate": t(w.last_log_rate), "ahead": t(w.ahead)}
+
+
+def _take(batch: dict[str, Any], idx: torch.Tensor) -> dict[str, Any]:
+    out = {}
+    for k, v in batch.items():
+        if isinstance(v, dict):
+            out[k] = {n: x[idx] for n, x in v.items()}
+        else:
+            out[k] = None if v is None else v[idx]
+    return out
+
+
+class LSTMForecaster:
+    """The shared multi-input LSTM as a forecaster (see docs/model.md)."""
+
+    def __init__(self, options: LSTMOptions | None = None) -> None:
+        self.options = options or LSTMOptions()
+        self.history: list[tuple[int, float, float | None]] = []
+
+    # -- set-up ------------------------------------------------------------------------------
+    def _check(self, task: ForecastTask) -> None:
+        data, o = task.data, self.options
+        if o.loss in COUNT:
+            if data.y_counts is None or data.size_factors is None:
+                raise BiocountInputError(
+                    f"loss '{o.loss}' needs count targets with size factors, but the target modality "
+                    f"'{data.target}' has none; use --loss mse or gaussian, or a counts encoder (rna)")
+            norm = next((m.meta.get("normalisation", "") for n, m in data.inputs.items() if n == data.target), "")
+            if not str(norm).startswith("size factors, log1p"):
+                raise BiocountInputError(
+                    f"loss '{o.loss}' forecasts log1p(counts / size factor) but the target modality "
+                    f"'{data.target}' is encoded as '{norm}'; use --loss mse or gaussian")
+
+    def _build(self, data) -> None:
+        o = self.options
+        channels = {n: m.values.shape[2] + 2 for n, m in data.inputs.items()} | {TIME: 1}
+        self.model = MultiModalLSTM(
+            modalities=channels, n_static=0 if data.static is None else data.static.shape[1],
+            n_targets=data.y.shape[2], horizon=self.horizon, hidden=o.hidden, layers=o.layers, dropout=o.dropout,
+            adapter_dim=o.adapter_dim, cell=o.cell, outputs_per_target=2 if o.loss == "gaussian" else 1,
+            target=data.target, modality_dropout=o.modality_dropout, adapters=o.adapters,
+        )
+        if o.residual:
+            self.model.zero_head()
+        self.dispersion = Dispersion(data.y.shape[2]) if o.loss == "negbin" else None
+        self.signature = {"inputs": {n: m.features.tolist() for n, m in data.inputs.items()},
+                          "target": data.target, "target_features": data.target_features.tolist(),
+                          "static_names": [] if data.static_names is None else data.static_names.tolist()}
+
+    def _parameters(self):
+        params = list(self.model.parameters())
+        return params + (list(self.dispersion.parameters()) if self.dispersion is not None else [])
+
+    # -- the loss, one place for every likelihood ------------------------------------------------
+    def _outputs(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        out = self.model(batch["inputs"], batch["static"], batch["ahead"]).float()
+        o = self.options
+        if o.loss in COUNT:
+            base = batch["last_log_rate"][:, None, :] if o.residual else 0.0
+            return out[..., 0] + base, None  # log-rate per unit size factor
+        base = batch["last"][:, None, :] if o.residual else 0.0
+        return out[..., 0] + base, (out[..., 1] if o.loss == "gaussian" else None)
+
+    def _loss(self, batch: dict[str, Any]) -> torch.Tensor:
+        first, second = self._outputs(batch)
+        o, mask = self.options, batch["mask"]
+        if o.loss == "mse":
+            return mse(first, batch["y"], mask)
+        if o.loss == "gaussian":
+            return gaussian_nll(first, second, batch["y"], mask)
+        log_mu = batch["log_sf"][..., None] + first
+        if o.loss == "poisson":
+            return poisson_nll(log_mu, batch["counts"], mask)
+        return negbin_nll(log_mu, self.dispersion.log_alpha, batch["counts"], mask)
+
+    # -- fit / predict ------------------------------------------------------------------------
+    def fit(self, task: ForecastTask) -> LSTMForecaster:
+        o, data = self.options, task.data
+        self._check(task)
+        self.horizon, self.lookback = task.horizon, task.lookback
+        self.device = resolve_device(o.device)
+        seed = task.seed if o.seed is None else o.seed
+        torch.manual_seed(seed)
+        self.scaler = (SeriesScaler.fit(data, task.train_end) if o.scaling == "series" else
+                       SeriesScaler(np.zeros_like(data.y[:, 0]), np.ones_like(data.y[:, 0])))
+        self.inputs_scaler = InputScaler.fit(data, task.train_end)
+        train_origins = self._train_origins(task)
+        if train_origins.shape[0] == 0:
+            raise BiocountInputError(f"no training windows: with horizon {task.horizon} no origin before the end of "
+                                     "the training part has an observed target; shorten --horizon or widen training")
+        train = _tensors(make_windows(data, train_origins, lookback=task.lookback, horizon=task.horizon,
+                                      scaler=self.scaler, inputs_scaler=self.inputs_scaler,
+                                      target_until=task.train_end), self.device)
+        val = None
+        if task.val_origins.shape[0] and o.patience is not None:
+            val = _tensors(make_windows(data, task.val_origins, lookback=task.lookback, horizon=task.horizon,
+                                        scaler=self.scaler, inputs_scaler=self.inputs_scaler), self.device)
+        self._build(data)
+        self.model.to(self.device)
+        if self.dispersion is not None:
+            self.dispersion.to(self.device)
+        optim = torch.optim.AdamW(self._parameters(), lr=o.lr, weight_decay=o.weight_decay) if o.weight_decay else \
+            torch.optim.Adam(self._parameters(), lr=o.lr)
+        generator = torch.Generator().manual_seed(seed)
+        n = train_origins.shape[0]
+        best, best_state, waited = float("inf"), None, 0
+        self.history = []
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda" and o.bf16)
+        progress = _progress(o.epochs, quiet=o.quiet)
+        for epoch in range(o.epochs):
+            self.model.train()
+            order = torch.randperm(n, generator=generator).to(self.device)
+            total = 0.0
+            for start in range(0, n, o.batch_size):
+                idx = order[start:start + o.batch_size]
+                with autocast:
+                    loss = self._loss(_take(train, idx))
+                optim.zero_grad(set_to_none=True)
+                loss.backward()
+                if o.clip is not None:
+                    torch.nn.utils.clip_grad_norm_(self._parameters(), o.clip)
+                optim.step()
+                total += float(loss.detach()) * idx.numel()
+            val_loss = self._evaluate(val) if val is not None else None
+            self.history.append((epoch, total / n, val_loss))
+            progress(epoch, total / n, val_loss)
+            if val_loss is not None:
+                if val_loss < best - 1e-7:
+                    best, waited = val_loss, 0
+                    best_state = copy.deepcopy(self._state())
+                else:
+                    waited += 1
+                    if waited >= o.patience:
+                        break
+        progress(None, None, None)
+        if best_state is not None:
+            self._load_state(best_state)
+        self.best_epoch = int(np.argmin([h[2] for h in self.history])) if val is not None else len(self.history) - 1
+        return self
+
+    def _train_origins(self, task: ForecastTask) -> np.ndarray:
+        """Origins whose history and at least one target lie in the training part."""
+        data = task.data
+        s, t = np.nonzero(data.present | np.any([m.observed for m in data.inputs.values()], axis=0))
+        keep = t < task.train_end[s]
+        s, t = s[keep], t[keep]
+        ahead = t[:, None] + np.arange(1, task.horizon + 1)[None, :]
+        ok = (ahead <= task.train_end[s][:, None]) & (ahead < data.times.size)
+        has_target = np.zeros(s.size, dtype=bool)
+        for h in range(task.horizon):
+            col = np.where(ok[:, h], ahead[:, h], 0)
+            has_target |= ok[:, h] & data.present[s, col]
+        return np.stack([s[has_target], t[has_target]], axis=1).astype(int)
+
+    def _state(self) -> dict[str, Any]:
+        state = {"model": self.model.state_dict()}
+        if self.dispersion is not None:
+            state["dispersion"] = self.dispersion.state_dict()
+        return state
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        if self.dispersion is not None:
+            self.dispersion.load_state_dict(state["dispersion"])
+
+    @torch.no_grad()
+    def _evaluate(self, batch: dict[str, Any]) -> float:
+        self.model.eval()
+        return float(self._loss(batch))
+
+    @torch.no_grad()
+    def predict(self, task: ForecastTask, origins: np.ndarray) -> Forecast:
+        if not hasattr(self, "model"):
+            raise BiocountInputError("lstm: predict() called before fit()")
+        self._check_signature(task.data)
+        origins = np.asarray(origins, dtype=int).reshape(-1, 2)
+        w = make_windows(task.data, origins, lookback=self.lookback, horizon=self.horizon, scaler=self.scaler,
+                         inputs_scaler=self.inputs_scaler)
+        batch = _tensors(w, self.device)
+        self.model.eval()
+        first, second = self._outputs(batch)
+        first = first.cpu().numpy().astype(np.float64)
+        s = origins[:, 0]
+        if self.options.loss in COUNT:
+            return Forecast(mean=np.log1p(np.exp(first)))
+        mean = self.scaler.unscale(first, s)
+        quantiles = {}
+        if second is not None:
+            from scipy.stats import norm
+
+            sd = np.exp(0.5 * np.clip(second.cpu().numpy(), -10, 10)) * self.scaler.std[s][:, None]
+            quantiles = {q: mean + norm.ppf(q) * sd for q in (0.025, 0.1, 0.5, 0.9, 0.975)}
+        return Forecast(mean=mean, quantiles=quantiles)
+
+    def _check_signature(self, data) -> None:
+        got = {n: m.features.tolist() for n, m in data.inputs.items()}
+        if got != self.signature["inputs"] or data.target_features.tolist() != self.signature["target_features"]:
+            raise BiocountInputError("lstm: the data's modalities or features differ from those the model was "
+                                     f"trained on ({', '.join(self.signature['inputs'])}); encode the same way")
+
+    # -- checkpoints ------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        """Weights, options, modality and feature names, scalers and the biocount version."""
+        torch.save({
+            "format": CHECKPOINT_FORMAT, "biocount": __version__, "options": self.options.model_dump(),
+            "horizon": self.horizon, "lookback": self.lookback, "signature": self.signature,
+            "scaler_mean": torch.as_tensor(self.scaler.mean), "scaler_std": torch.as_tensor(self.scaler.std),
+            "inputs_scaler": {n: [torch.as_tensor(m), torch.as_tensor(sd)] for n, (m, sd) in self.inputs_scaler.stats.items()},
+            "state": {k: {n: t.cpu() for n, t in v.items()} for k, v in self._state().items()},
+        }, path)
+
+    @classmethod
+    def load(cls, path: str | Path, *, device: str = "auto") -> LSTMForecaster:
+        """Load with ``weights_only=True``; refuse checkpoints from an incompatible biocount."""
+        try:
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise BiocountInputError(f"{path}: not a biocount checkpoint ({type(exc).__name__}: {exc})") from None
+        version = str(ckpt.get("biocount", "?"))
+        if ckpt.get("format") != CHECKPOINT_FORMAT or version.split(".")[:2] != __version__.split(".")[:2]:
+            raise BiocountInputError(f"{path}: written by biocount {version} (format {ckpt.get('format')}); this is "
+                                     f"biocount {__version__}, which reads {'.'.join(__version__.split('.')[:2])}.x "
+                                     "checkpoints: retrain, or install the matching biocount")
+        self = cls(LSTMOptions(**{**ckpt["options"], "device": device}))
+        self.horizon, self.lookback, self.signature = ckpt["horizon"], ckpt["lookback"], ckpt["signature"]
+        self.scaler = SeriesScaler(ckpt["scaler_mean"].numpy(), ckpt["scaler_std"].numpy())
+        self.inputs_scaler = InputScaler({n: (m.numpy(), sd.numpy()) for n, (m, sd) in ckpt["inputs_scaler"].items()})
+        self.device = resolve_device(device)
+        sig = self.signature
+        n_static = len(sig["static_names"])
+        channels = {n: len(f) + 2 for n, f in sig["inputs"].items()} | {TIME: 1}
+        o = self.options
+        self.model = MultiModalLSTM(
+            modalities=channels, n_static=n_static, n_targets=len(sig["target_features"]), horizon=self.horizon,
+            hidden=o.hidden, layers=o.layers, dropout=o.dropout, adapter_dim=o.adapter_dim, cell=o.cell,
+            outputs_per_target=2 if o.loss == "gaussian" else 1, target=sig["target"],
+            modality_dropout=o.modality_dropout, adapters=o.adapters)
+        self.dispersion = Dispersion(len(sig["target_features"])) if o.loss == "negbin" else None
+        self._load_state(ckpt["state"])
+        self.model.to(self.device)
+        return self
+
+
+def _progress(total: int, *, quiet: bool):
+    """A rich progress bar on a terminal; nothing when quiet or not a terminal."""
+    if quiet or not sys.stderr.isatty():
+        return lambda *a: None
+    from rich.progress import Progress
+
+    bar = Progress(transient=True)
+    task = bar.add_task("training lstm", total=total)
+    bar.start()
+
+    def update(epoch, loss, val):
+        if epoch is None:
+            bar.stop()
+            return
+        text = f"training lstm  loss {loss:.4f}" + (f"  val {val:.4f}" if val is not None else "")
+        bar.update(task, completed=epoch + 1, description=text)
+
+    return update
+
+
+def build(options: LSTMOptions) -> LSTMForecaster:
+    """The spec's factory."""
+    return LSTMForecaster(options)

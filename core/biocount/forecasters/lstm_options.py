@@ -1,0 +1,61 @@
+"""Options of the shared LSTM and its presets (kept light: no torch import)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+#: The seed document's Keras reference: LSTM(50) -> Dense, adam, mean squared error, 100 epochs,
+#: batch 32, raw covariates concatenated, no early stopping, no regularisation.
+SEED = {
+    "hidden": 50, "layers": 1, "dropout": 0.0, "loss": "mse", "epochs": 100, "batch_size": 32, "lr": 1e-3,
+    "weight_decay": 0.0, "patience": None, "clip": None, "residual": False, "scaling": "none",
+    "adapters": False, "modality_dropout": 0.0,
+}
+PRESETS: dict[str, dict[str, Any]] = {"default": {}, "seed": SEED}
+
+
+class LSTMOptions(BaseModel):
+    """Options of the ``lstm`` forecaster. Fields left out come from ``preset``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    preset: Literal["default", "seed"] = Field(default="default", description="Starting configuration.")
+    hidden: int = Field(default=32, ge=1, le=4096, description="LSTM hidden size (small by default: data are scarce).")
+    layers: int = Field(default=1, ge=1, le=8, description="Stacked LSTM layers.")
+    dropout: float = Field(default=0.3, ge=0.0, lt=1.0, description="Dropout before the head and between layers.")
+    adapter_dim: int = Field(default=32, ge=1, description="Channels each modality adapter projects to.")
+    adapters: bool = Field(default=True, description="Per-modality projection + LayerNorm; false concatenates raw inputs.")
+    cell: Literal["standard", "peephole"] = Field(default="standard",
+                                                  description="standard: torch.nn.LSTM (cuDNN / oneDNN); peephole: the seed's cell.")
+    loss: Literal["mse", "gaussian", "poisson", "negbin"] = Field(
+        default="mse", description="mse / gaussian on scaled values; poisson / negbin on raw counts with size-factor offsets.")
+    epochs: int = Field(default=200, ge=1, description="Maximum passes over the training windows.")
+    batch_size: int = Field(default=64, ge=1)
+    lr: float = Field(default=3e-3, gt=0.0, description="Adam learning rate.")
+    weight_decay: float = Field(default=1.0, ge=0.0,
+                                description="AdamW decoupled weight decay (per step the weights shrink by lr x this).")
+    patience: int | None = Field(default=20, ge=1,
+                                 description="Early stopping: epochs without validation improvement; the best weights are restored. None: off.")
+    clip: float | None = Field(default=1.0, gt=0.0, description="Gradient norm clipping; None: off.")
+    residual: bool = Field(default=True,
+                           description="Predict the change from each target's last observed value (persistence + learned change).")
+    scaling: Literal["series", "none"] = Field(default="series",
+                                               description="series: standardise each target per series on its training part.")
+    modality_dropout: float = Field(default=0.1, ge=0.0, lt=1.0,
+                                    description="Training only: drop a whole non-target modality per sample with this probability.")
+    device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="auto: CUDA when available.")
+    bf16: bool = Field(default=True, description="bf16 autocast, on CUDA only.")
+    seed: int | None = Field(default=None, description="Random seed; None: the run's seed.")
+    quiet: bool = Field(default=False, description="No progress bar.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        preset = data.get("preset", "default")
+        if preset not in PRESETS:
+            return data  # the Literal check reports it
+        return {**PRESETS[preset], **data}

@@ -1,0 +1,161 @@
+"""MultiModalLSTM: one input adapter per modality, one shared LSTM, a direct multi-horizon head.
+
+    modality m  (B, L, F_m + 2) --Linear--LayerNorm--GELU-->  (B, L, d)   one adapter per modality
+    concat over modalities                                    (B, L, d * M)
+    static covariates (B, G) --Linear--tanh--> h0, c0         (layers, B, hidden)
+    shared LSTM (standard: torch.nn.LSTM / peephole: the seed's cell)
+    [last hidden state, horizon one-hot, log1p(days ahead)] --Linear--> (B, H, F [, 2])
+                                                             one head shared by every horizon
+
+With ``residual=True`` the head predicts the change from each target's last observed value, and
+starts at zero, so an uninformed model forecasts persistence, not noise. See docs/model.md.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import torch
+from torch import nn
+
+
+def _peephole_layer(x_proj: torch.Tensor, h: torch.Tensor, c: torch.Tensor, w_hh: torch.Tensor,
+                    peep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One peephole LSTM layer over time. Gates in PyTorch's order (i, f, g, o).
+
+    x_proj = x W_ih^T + b (all steps at once); peep = (w_ci, w_cf, w_co), each acting on c_{t-1}
+    as in the seed document:
+        i = s(W_xi x + W_hi h + w_ci * c_{t-1} + b_i)
+        f = s(W_xf x + W_hf h + w_cf * c_{t-1} + b_f)
+        g = tanh(W_xc x + W_hc h + b_c)
+        o = s(W_xo x + W_ho h + w_co * c_{t-1} + b_o)
+        c_t = f * c_{t-1} + i * g ;  h_t = o * tanh(c_t)
+    """
+    w_ci, w_cf, w_co = peep.chunk(3, 0)
+    outputs = []
+    for step in range(x_proj.size(1)):
+        gates = x_proj[:, step] + h @ w_hh.t()
+        i, f, g, o = gates.chunk(4, 1)
+        i = torch.sigmoid(i + w_ci * c)
+        f = torch.sigmoid(f + w_cf * c)
+        o = torch.sigmoid(o + w_co * c)
+        c = f * c + i * torch.tanh(g)
+        h = o * torch.tanh(c)
+        outputs.append(h)
+    return torch.stack(outputs, 1), h, c
+
+
+_scripted = None
+
+
+def peephole_layer(*args: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The TorchScript-compiled layer (compiled once, on first use)."""
+    global _scripted
+    if _scripted is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.script works; torch.compile needs a toolchain
+            _scripted = torch.jit.script(_peephole_layer)
+    return _scripted(*args)
+
+
+class PeepholeLSTM(nn.Module):
+    """A stack of peephole LSTM layers with nn.LSTM's parameter layout (plus ``peep_l{k}``)."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.hidden_size, self.num_layers, self.dropout = hidden_size, num_layers, dropout
+        bound = 1 / math.sqrt(hidden_size)
+        for k in range(num_layers):
+            size = input_size if k == 0 else hidden_size
+            for name, shape in ((f"weight_ih_l{k}", (4 * hidden_size, size)),
+                                (f"weight_hh_l{k}", (4 * hidden_size, hidden_size)),
+                                (f"bias_ih_l{k}", (4 * hidden_size,)), (f"bias_hh_l{k}", (4 * hidden_size,)),
+                                (f"peep_l{k}", (3 * hidden_size,))):
+                self.register_parameter(name, nn.Parameter(torch.empty(shape).uniform_(-bound, bound)))
+
+    def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
+        B = x.size(0)
+        if state is None:
+            zeros = x.new_zeros(self.num_layers, B, self.hidden_size)
+            state = (zeros, zeros)
+        h_n, c_n = [], []
+        for k in range(self.num_layers):
+            w_ih, w_hh = getattr(self, f"weight_ih_l{k}"), getattr(self, f"weight_hh_l{k}")
+            bias = getattr(self, f"bias_ih_l{k}") + getattr(self, f"bias_hh_l{k}")
+            x_proj = torch.addmm(bias, x.reshape(-1, x.size(-1)), w_ih.t()).view(B, x.size(1), -1)
+            x, h, c = peephole_layer(x_proj, state[0][k], state[1][k], w_hh, getattr(self, f"peep_l{k}"))
+            h_n.append(h)
+            c_n.append(c)
+            if self.training and self.dropout > 0 and k < self.num_layers - 1:
+                x = nn.functional.dropout(x, self.dropout)
+        return x, (torch.stack(h_n), torch.stack(c_n))
+
+
+class ModalityAdapter(nn.Module):
+    """Each modality gets its own projection and normalisation to ``dim`` channels."""
+
+    def __init__(self, in_features: int, dim: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(in_features, dim)
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.gelu(self.norm(self.proj(x)))
+
+
+class MultiModalLSTM(nn.Module):
+    def __init__(self, *, modalities: dict[str, int], n_static: int, n_targets: int, horizon: int,
+                 hidden: int = 32, layers: int = 1, dropout: float = 0.1, adapter_dim: int = 16,
+                 cell: str = "standard", outputs_per_target: int = 1, target: str | None = None,
+                 modality_dropout: float = 0.0, adapters: bool = True) -> None:
+        super().__init__()
+        self.names = list(modalities)
+        self.target, self.modality_dropout = target, modality_dropout
+        self.horizon, self.n_targets, self.k = horizon, n_targets, outputs_per_target
+        self.hidden, self.layers = hidden, layers
+        if adapters:
+            self.adapters = nn.ModuleDict({m: ModalityAdapter(c, adapter_dim) for m, c in modalities.items()})
+            fused = adapter_dim * len(modalities)
+        else:  # the seed's raw concatenation of every input channel
+            self.adapters = None
+            fused = sum(modalities.values())
+        self.init_state = nn.Linear(n_static, 2 * layers * hidden) if n_static else None
+        rnn_dropout = dropout if layers > 1 else 0.0
+        if cell == "standard":
+            self.rnn = nn.LSTM(fused, hidden, num_layers=layers, batch_first=True, dropout=rnn_dropout)
+        elif cell == "peephole":
+            self.rnn = PeepholeLSTM(fused, hidden, num_layers=layers, dropout=rnn_dropout)
+        else:
+            raise ValueError(f"unknown cell {cell!r}; use 'standard' or 'peephole'")
+        self.drop = nn.Dropout(dropout)
+        # one head shared by all horizons; it sees which horizon it serves and how many days ahead it lies
+        self.head = nn.Linear(hidden + horizon + 1, n_targets * outputs_per_target)
+
+    def zero_head(self) -> None:
+        """Start from a zero change: with a residual head the first forecast is persistence."""
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, inputs: dict[str, torch.Tensor], static: torch.Tensor | None = None,
+                ahead: torch.Tensor | None = None) -> torch.Tensor:
+        parts = []
+        for name in self.names:
+            x = inputs[name]
+            z = self.adapters[name](x) if self.adapters is not None else x
+            if self.training and self.modality_dropout > 0 and name != self.target:
+                keep = (torch.rand(z.size(0), 1, 1, device=z.device) >= self.modality_dropout).to(z.dtype)
+                z = z * keep  # the whole modality goes missing for this sample
+            parts.append(z)
+        fused = torch.cat(parts, dim=-1)
+        state = None
+        if self.init_state is not None and static is not None:
+            hc = torch.tanh(self.init_state(static)).view(-1, 2, self.layers, self.hidden)
+            state = (hc[:, 0].transpose(0, 1).contiguous(), hc[:, 1].transpose(0, 1).contiguous())
+        out, _ = self.rnn(fused, state)
+        last = self.drop(out[:, -1])  # (B, hidden)
+        B, H = last.size(0), self.horizon
+        which = torch.eye(H, device=last.device, dtype=last.dtype).expand(B, H, H)
+        days = torch.log1p(ahead.clamp(min=0)).unsqueeze(-1) if ahead is not None else last.new_zeros(B, H, 1)
+        features = torch.cat([last.unsqueeze(1).expand(B, H, -1), which, days.to(last.dtype)], dim=-1)
+        return self.head(features).view(B, H, self.n_targets, self.k)

@@ -1,0 +1,171 @@
+"""Windows: (lookback history, horizon targets) pairs cut from the aligned study once, as arrays.
+
+Per series and target feature, the target is scaled by the mean and standard deviation of its
+values up to ``train_end`` (per-series scaling fitted on the training part). Inputs per modality are
+three kinds of channel: values (NaN -> 0), the observed flag and log1p of the time gap.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from .align import Aligned
+
+GAP_CAP = 1e3  # a modality never seen so far counts as this long ago
+TIME = "_time"  # the input block holding the step between consecutive grid times
+
+
+@dataclass(frozen=True)
+class SeriesScaler:
+    mean: np.ndarray  # (S, F)
+    std: np.ndarray  # (S, F)
+
+    @classmethod
+    def fit(cls, data: Aligned, train_end: np.ndarray, min_obs: int = 3) -> SeriesScaler:
+        """Mean and sd per series and feature from values up to ``train_end``.
+
+        A series with fewer than ``min_obs`` training values of a feature (short, or mostly missing)
+        borrows the median over series; every sd is floored at a tenth of that median, so a nearly
+        flat training stretch cannot blow later values up.
+        """
+        S, T, F = data.y.shape
+        seen = np.arange(T)[None, :] <= train_end[:, None]  # (S, T)
+        y = np.where(seen[..., None], data.y, np.nan)
+        n = np.sum(~np.isnan(y), axis=1)  # (S, F)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # series with no training values
+            mean, std = np.nanmean(y, axis=1), np.nanstd(y, axis=1)
+            enough = n >= min_obs
+            pooled_mean = np.nanmedian(np.where(enough, mean, np.nan), axis=0)
+            pooled_std = np.nanmedian(np.where(enough, std, np.nan), axis=0)
+        pooled_mean = np.where(np.isnan(pooled_mean), np.nanmean(y, axis=(0, 1)), pooled_mean)
+        pooled_std = np.where(np.isfinite(pooled_std) & (pooled_std > 1e-6), pooled_std, 1.0)
+        mean = np.where(enough, mean, pooled_mean[None, :])
+        std = np.where(enough, np.maximum(std, 0.1 * pooled_std[None, :]), pooled_std[None, :])
+        return cls(np.nan_to_num(mean).astype(np.float32), std.astype(np.float32))
+
+    def scale(self, values: np.ndarray, series: np.ndarray) -> np.ndarray:
+        return (values - self.mean[series][:, None]) / self.std[series][:, None]
+
+    def unscale(self, values: np.ndarray, series: np.ndarray) -> np.ndarray:
+        return values * self.std[series][:, None] + self.mean[series][:, None]
+
+
+@dataclass(frozen=True)
+class InputScaler:
+    """Per modality and feature: centre and scale on the values seen up to ``train_end``."""
+
+    stats: dict[str, tuple[np.ndarray, np.ndarray]]
+
+    @classmethod
+    def fit(cls, data: Aligned, train_end: np.ndarray) -> InputScaler:
+        stats = {}
+        seen = np.arange(data.times.size)[None, :] <= train_end[:, None]
+        for name, mod in data.inputs.items():
+            v = mod.values[seen]  # (n, F)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                mean, std = np.nanmean(v, axis=0), np.nanstd(v, axis=0)
+            std = np.where(np.isfinite(std) & (std > 1e-6), std, 1.0)
+            stats[name] = (np.nan_to_num(mean).astype(np.float32), std.astype(np.float32))
+        return cls(stats)
+
+    def scale(self, name: str, values: np.ndarray) -> np.ndarray:
+        mean, std = self.stats[name]
+        return (values - mean) / std
+
+
+@dataclass(frozen=True)
+class Windows:
+    inputs: dict[str, np.ndarray]  # name -> (N, L, F_m + 2) float32
+    static: np.ndarray | None  # (N, G)
+    last: np.ndarray  # (N, F) scaled last observed target, 0 where none yet
+    y: np.ndarray  # (N, H, F) scaled targets, 0 where missing
+    mask: np.ndarray  # (N, H, F) bool: target observed and allowed
+    counts: np.ndarray | None  # (N, H, F) raw counts
+    log_sf: np.ndarray | None  # (N, H) log size factors
+    last_log_rate: np.ndarray | None  # (N, F) log of the last observed count rate
+    origins: np.ndarray  # (N, 2)
+    ahead: np.ndarray | None = None  # (N, H) days from the origin to each horizon's grid time
+
+    def __len__(self) -> int:
+        return self.origins.shape[0]
+
+
+def _gather(arr: np.ndarray, s: np.ndarray, idx: np.ndarray, fill: float) -> np.ndarray:
+    """arr[s, idx] with idx possibly out of [0, T): out-of-range reads give ``fill``."""
+    T = arr.shape[1]
+    ok = (idx >= 0) & (idx < T)
+    out = arr[s[:, None], np.clip(idx, 0, T - 1)]
+    shape = ok.shape + (1,) * (out.ndim - ok.ndim)
+    return np.where(ok.reshape(shape), out, fill)
+
+
+def make_windows(data: Aligned, origins: np.ndarray, *, lookback: int, horizon: int, scaler: SeriesScaler,
+                 inputs_scaler: InputScaler | None = None, target_until: np.ndarray | None = None) -> Windows:
+    """Cut windows at ``origins`` ((N, 2) series and grid index).
+
+    ``target_until[s]`` masks targets after that grid index (training windows must not see
+    validation or test targets). Built with array indexing: no Python loop over windows.
+    """
+    s, t = origins[:, 0], origins[:, 1]
+    hist = t[:, None] + np.arange(-lookback + 1, 1)[None, :]  # (N, L)
+    ahead = t[:, None] + np.arange(1, horizon + 1)[None, :]  # (N, H)
+    inputs = {}
+    for name, mod in data.inputs.items():
+        values = mod.values
+        if inputs_scaler is not None:
+            values = inputs_scaler.scale(name, values)
+        if name == data.target:  # the target's own history is scaled like the target
+            values = np.array(values, dtype=np.float32)
+            values[..., data.target_index] = scaler.scale(mod.values[..., data.target_index], np.arange(values.shape[0]))
+        v = np.nan_to_num(_gather(values, s, hist, np.nan), nan=0.0)
+        obs = _gather(mod.observed.astype(np.float32), s, hist, 0.0)[..., None]
+        gap = np.log1p(np.minimum(_gather(mod.gap, s, hist, np.inf), GAP_CAP))[..., None]
+        inputs[name] = np.concatenate([v, obs, gap], axis=2).astype(np.float32)
+    # irregular sampling: each history step carries the time since the previous grid point, and the
+    # head learns how far ahead each horizon lies (the sampling schedule is known in advance)
+    step = np.diff(data.times, prepend=data.times[0]).astype(np.float32)[:, None]  # (T, 1)
+    step_all = np.broadcast_to(step[None], (data.y.shape[0],) + step.shape)
+    inputs[TIME] = np.log1p(_gather(step_all, s, hist, 0.0)).astype(np.float32)
+    future = _future_times(data.times, horizon)
+    days_ahead = (future[np.clip(ahead, 0, None) + 0] - data.times[t][:, None]).astype(np.float32)
+    y_raw = _gather(data.y, s, ahead, np.nan)  # (N, H, F)
+    mask = ~np.isnan(y_raw)
+    if target_until is not None:
+        mask &= (ahead <= target_until[s][:, None])[..., None]
+    y = np.nan_to_num(scaler.scale(y_raw, s), nan=0.0)
+    last_raw = data.inputs[data.target].values[s, t][:, data.target_index]
+    last = np.nan_to_num((last_raw - scaler.mean[s]) / scaler.std[s], nan=0.0)
+    counts = log_sf = last_log_rate = None
+    if data.y_counts is not None and data.size_factors is not None:
+        counts = np.nan_to_num(_gather(data.y_counts, s, ahead, np.nan), nan=0.0)
+        log_sf = np.log(_gather(data.size_factors, s, ahead, 1.0))
+        last_rate = _last_rate(data)[s, t]
+        last_log_rate = np.log(last_rate + 0.5)
+    return Windows(
+        inputs=inputs, static=None if data.static is None else data.static[s],
+        last=last.astype(np.float32), y=y.astype(np.float32), mask=mask, counts=counts,
+        log_sf=None if log_sf is None else log_sf.astype(np.float32),
+        last_log_rate=None if last_log_rate is None else last_log_rate.astype(np.float32), origins=origins,
+        ahead=days_ahead,
+    )
+
+
+def _future_times(times: np.ndarray, horizon: int) -> np.ndarray:
+    """The grid extended past its end by the median step, so late origins still know their offsets."""
+    step = float(np.median(np.diff(times))) if times.size > 1 else 1.0
+    return np.concatenate([times, times[-1] + step * np.arange(1, horizon + 1)])
+
+
+def _last_rate(data: Aligned) -> np.ndarray:
+    """(S, T, F) the latest observed count / size factor at or before each grid index (0 if none)."""
+    rate = data.y_counts / data.size_factors[..., None]
+    seen = ~np.isnan(rate)
+    idx = np.where(seen, np.arange(rate.shape[1])[None, :, None], -1)
+    np.maximum.accumulate(idx, axis=1, out=idx)
+    filled = np.take_along_axis(np.nan_to_num(rate), np.maximum(idx, 0), axis=1)
+    return np.where(idx >= 0, filled, 0.0)

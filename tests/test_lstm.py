@@ -1,0 +1,249 @@
+"""The shared LSTM: cells, shapes, losses, training, checkpoints, determinism, bad options."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from biocount import BiocountInputError
+from biocount.align import align
+from biocount.encode import TrainSelection, encode
+from biocount.forecast import ForecastTask, present_origins
+from biocount.forecasters.lstm import LSTMForecaster
+from biocount.forecasters.lstm_options import SEED, LSTMOptions
+from biocount.losses import gaussian_nll, mse, negbin_nll, poisson_nll
+from biocount.model import MultiModalLSTM, PeepholeLSTM, _peephole_layer
+from biocount.plugins import load_host
+
+FAST = {"epochs": 15, "patience": 5, "quiet": True, "hidden": 8, "adapter_dim": 8}
+
+
+# -- the peephole cell ------------------------------------------------------------------------
+@pytest.mark.parametrize("layers", [1, 2])
+def test_peephole_with_zero_peepholes_equals_nn_lstm(layers):
+    torch.manual_seed(0)
+    ref = torch.nn.LSTM(5, 7, num_layers=layers, batch_first=True)
+    cell = PeepholeLSTM(5, 7, num_layers=layers)
+    with torch.no_grad():
+        for name, p in ref.named_parameters():
+            getattr(cell, name).copy_(p)
+        for k in range(layers):
+            getattr(cell, f"peep_l{k}").zero_()
+    x = torch.randn(4, 6, 5, requires_grad=True)
+    h0 = torch.randn(layers, 4, 7)
+    c0 = torch.randn(layers, 4, 7)
+    out_ref, (h_ref, c_ref) = ref(x, (h0, c0))
+    out, (h, c) = cell(x, (h0, c0))
+    torch.testing.assert_close(out, out_ref, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(h, h_ref, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(c, c_ref, atol=1e-5, rtol=1e-5)
+    g_ref = torch.autograd.grad(out_ref.sum() + c_ref.sum(), [x, ref.weight_hh_l0])
+    g = torch.autograd.grad(out.sum() + c.sum(), [x, cell.weight_hh_l0])
+    for a, b in zip(g, g_ref, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_peephole_terms_act_on_the_previous_cell_state():
+    """One step by hand from the seed's equations, with non-zero peepholes."""
+    torch.manual_seed(1)
+    cell = PeepholeLSTM(3, 2)
+    x, h0, c0 = torch.randn(1, 1, 3), torch.randn(1, 1, 2), torch.randn(1, 1, 2)
+    out, (_, c1) = cell(x, (h0, c0))
+    W, U = cell.weight_ih_l0, cell.weight_hh_l0
+    b = cell.bias_ih_l0 + cell.bias_hh_l0
+    wci, wcf, wco = cell.peep_l0.chunk(3)
+    z = x[0, 0] @ W.t() + h0[0, 0] @ U.t() + b
+    zi, zf, zg, zo = z.chunk(4)
+    c_prev = c0[0, 0]
+    i, f, o = torch.sigmoid(zi + wci * c_prev), torch.sigmoid(zf + wcf * c_prev), torch.sigmoid(zo + wco * c_prev)
+    c = f * c_prev + i * torch.tanh(zg)
+    torch.testing.assert_close(c1[0, 0], c)
+    torch.testing.assert_close(out[0, 0], o * torch.tanh(c))
+
+
+def test_peephole_gradcheck_float64():
+    torch.manual_seed(2)
+    B, T, H = 2, 3, 3
+    args = [torch.randn(B, T, 4 * H, dtype=torch.float64, requires_grad=True),
+            torch.randn(B, H, dtype=torch.float64, requires_grad=True),
+            torch.randn(B, H, dtype=torch.float64, requires_grad=True),
+            torch.randn(4 * H, H, dtype=torch.float64, requires_grad=True),
+            torch.randn(3 * H, dtype=torch.float64, requires_grad=True)]
+    assert torch.autograd.gradcheck(lambda *a: _peephole_layer(*a)[0], args)
+    from biocount.model import peephole_layer
+
+    assert torch.autograd.gradcheck(lambda *a: peephole_layer(*a)[0], args)  # the scripted one
+
+
+# -- shapes -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("cell", ["standard", "peephole"])
+@pytest.mark.parametrize("mods", [{"a": 3}, {"a": 3, "b": 7}, {"a": 3, "b": 7, "c": 1}])
+@pytest.mark.parametrize("n_static", [0, 4])
+def test_shapes(cell, mods, n_static):
+    model = MultiModalLSTM(modalities=mods, n_static=n_static, n_targets=5, horizon=3, hidden=6,
+                           adapter_dim=4, cell=cell, outputs_per_target=2)
+    inputs = {m: torch.randn(8, 10, c) for m, c in mods.items()}
+    static = torch.randn(8, n_static) if n_static else None
+    out = model(inputs, static, torch.rand(8, 3))
+    assert out.shape == (8, 3, 5, 2)
+
+
+def test_residual_head_starts_at_persistence():
+    model = MultiModalLSTM(modalities={"a": 3}, n_static=0, n_targets=2, horizon=4, hidden=5)
+    model.zero_head()
+    assert torch.count_nonzero(model({"a": torch.randn(3, 6, 3)})) == 0
+
+
+# -- losses against independent references ----------------------------------------------------------
+def test_losses_match_scipy_and_ignore_masked_entries():
+    rng = np.random.default_rng(0)
+    counts = torch.tensor(rng.poisson(5, size=(4, 3)).astype(np.float64))
+    log_mu = torch.tensor(rng.normal(1.5, 0.3, size=(4, 3)))
+    mask = torch.ones(4, 3, dtype=torch.bool)
+    mask[0, 0] = False
+    mu, y = log_mu.exp().numpy(), counts.numpy()
+    ref = -stats.poisson.logpmf(y, mu)[mask.numpy()].mean()
+    assert float(poisson_nll(log_mu, counts, mask)) == pytest.approx(ref, rel=1e-9)
+    alpha = np.array([0.1, 0.5, 1.0])
+    r = 1 / alpha
+    ref_nb = -stats.nbinom.logpmf(y, r, r / (r + mu))[mask.numpy()].mean()
+    got = negbin_nll(log_mu, torch.tensor(np.log(alpha)), counts, mask)
+    assert float(got) == pytest.approx(ref_nb, rel=1e-9)
+    mean, log_var, target = torch.randn(4, 3, dtype=torch.float64), torch.randn(4, 3, dtype=torch.float64), torch.randn(4, 3, dtype=torch.float64)
+    ref_g = -stats.norm.logpdf(target.numpy(), mean.numpy(), np.exp(0.5 * log_var.numpy())) - 0.5 * np.log(2 * np.pi)
+    assert float(gaussian_nll(mean, log_var, target, mask)) == pytest.approx(ref_g[mask.numpy()].mean(), rel=1e-9)
+    # a masked entry can be anything: the loss does not change
+    wild = target.clone()
+    wild[0, 0] = 1e6
+    assert float(mse(mean, wild, mask)) == float(mse(mean, target, mask))
+
+
+# -- training on the demo ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def demo_aligned(demo_study):
+    from biocount.readers import as_modalities
+
+    data = as_modalities(demo_study, where="demo")
+    times = np.unique(data["protein"].obs["time"])
+    encoded, _ = encode(data, ["rna", "protein", "genomic"], load_host(),
+                        train=TrainSelection(until=float(times[17])), options={"rna": {"n_top_genes": 12}})
+    return align(encoded, target="protein")
+
+
+def make_task(aligned, horizon=2, lookback=4, seed=0):
+    S = aligned.series.size
+    train_end = np.full(S, 17)
+    val = present_origins(aligned, np.full(S, 17), np.full(S, 22 - horizon))
+    return ForecastTask(data=aligned, horizon=horizon, lookback=lookback, train_end=train_end, val_origins=val, seed=seed)
+
+
+def test_loss_decreases_and_predictions_have_the_right_shape(demo_aligned):
+    task = make_task(demo_aligned)
+    f = LSTMForecaster(LSTMOptions(**{**FAST, "patience": None, "epochs": 20})).fit(task)
+    losses = [h[1] for h in f.history]
+    assert losses[-1] < 0.8 * losses[0]
+    origins = present_origins(demo_aligned, np.full(12, 22), np.full(12, 27))
+    pred = f.predict(task, origins).mean
+    assert pred.shape == (origins.shape[0], 2, 10) and np.isfinite(pred).all()
+
+
+def test_same_seed_same_predictions_other_seed_differs(demo_aligned):
+    task = make_task(demo_aligned)
+    origins = present_origins(demo_aligned, np.full(12, 22), np.full(12, 27))
+    p1 = LSTMForecaster(LSTMOptions(**FAST)).fit(task).predict(task, origins).mean
+    p2 = LSTMForecaster(LSTMOptions(**FAST)).fit(task).predict(task, origins).mean
+    p3 = LSTMForecaster(LSTMOptions(**FAST, seed=1)).fit(task).predict(task, origins).mean
+    np.testing.assert_array_equal(p1, p2)
+    assert not np.array_equal(p1, p3)
+
+
+@pytest.mark.parametrize("options", [{"cell": "peephole"}, {"loss": "gaussian"}])
+def test_save_and_load_give_identical_predictions(demo_aligned, tmp_path, options):
+    task = make_task(demo_aligned)
+    f = LSTMForecaster(LSTMOptions(**FAST, **options)).fit(task)
+    origins = present_origins(demo_aligned, np.full(12, 22), np.full(12, 27))
+    f.save(tmp_path / "model.pt")
+    g = LSTMForecaster.load(tmp_path / "model.pt", device="cpu")
+    a, b = f.predict(task, origins), g.predict(task, origins)
+    np.testing.assert_array_equal(a.mean, b.mean)
+    for q in a.quantiles:
+        np.testing.assert_array_equal(a.quantiles[q], b.quantiles[q])
+
+
+def test_checkpoint_from_another_version_is_refused(demo_aligned, tmp_path):
+    f = LSTMForecaster(LSTMOptions(**{**FAST, "epochs": 1})).fit(make_task(demo_aligned))
+    f.save(tmp_path / "m.pt")
+    ckpt = torch.load(tmp_path / "m.pt", weights_only=True)
+    ckpt["biocount"] = "9.0.0"
+    torch.save(ckpt, tmp_path / "old.pt")
+    with pytest.raises(BiocountInputError, match="written by biocount 9.0.0.*retrain"):
+        LSTMForecaster.load(tmp_path / "old.pt")
+    (tmp_path / "junk.pt").write_text("not a checkpoint")
+    with pytest.raises(BiocountInputError, match="not a biocount checkpoint"):
+        LSTMForecaster.load(tmp_path / "junk.pt")
+
+
+def test_a_fully_missing_input_modality_still_trains_and_predicts(demo_aligned):
+    from dataclasses import replace
+
+    rna = demo_aligned.inputs["rna"]
+    blank = replace(rna, values=np.full_like(rna.values, np.nan), observed=np.zeros_like(rna.observed),
+                    gap=np.full_like(rna.gap, np.inf))
+    data = replace(demo_aligned, inputs={**demo_aligned.inputs, "rna": blank})
+    task = make_task(data)
+    f = LSTMForecaster(LSTMOptions(**FAST, modality_dropout=0.5)).fit(task)
+    pred = f.predict(task, present_origins(data, np.full(12, 22), np.full(12, 27))).mean
+    assert np.isfinite(pred).all()
+
+
+def test_count_likelihood_trains_on_count_targets(demo_study):
+    from biocount.readers import as_modalities
+
+    data = as_modalities(demo_study, where="demo")
+    encoded, _ = encode(data, ["rna"], load_host(), options={"rna": {"n_top_genes": 6}})
+    aligned = align(encoded, target="rna")
+    task = make_task(aligned)
+    for loss in ("poisson", "negbin"):
+        f = LSTMForecaster(LSTMOptions(**FAST, loss=loss)).fit(task)
+        pred = f.predict(task, present_origins(aligned, np.full(12, 22), np.full(12, 27))).mean
+        assert np.isfinite(pred).all() and (pred >= 0).all()
+        assert f.history[-1][1] < f.history[0][1]
+
+
+# -- options, presets, bad input -----------------------------------------------------------------------
+def test_seed_preset_is_the_seed_documents_configuration():
+    o = LSTMOptions(preset="seed")
+    assert (o.hidden, o.layers, o.loss, o.epochs, o.batch_size, o.lr, o.patience) == (50, 1, "mse", 100, 32, 1e-3, None)
+    assert not o.residual and o.scaling == "none" and not o.adapters and o.weight_decay == 0.0
+    assert LSTMOptions(preset="seed", hidden=8).hidden == 8  # explicit options win
+    assert set(SEED) <= set(LSTMOptions.model_fields)
+
+
+def test_bad_options_and_tasks(demo_aligned):
+    with pytest.raises(Exception, match="hidden"):
+        LSTMOptions(hidden=0)
+    with pytest.raises(BiocountInputError, match="horizon 30 leaves no history"):
+        make_task(demo_aligned, horizon=30)
+    with pytest.raises(BiocountInputError, match="lookback 19 is longer than the training part"):
+        make_task(demo_aligned, lookback=19)
+    with pytest.raises(BiocountInputError, match="loss 'negbin' needs count targets"):
+        LSTMForecaster(LSTMOptions(**FAST, loss="negbin")).fit(make_task(demo_aligned))
+    if not torch.cuda.is_available():
+        with pytest.raises(BiocountInputError, match="--device cuda: no CUDA device"):
+            LSTMForecaster(LSTMOptions(**FAST, device="cuda")).fit(make_task(demo_aligned))
+
+
+def test_unknown_target_feature(demo_aligned):
+    from biocount.contract import ModalityData
+
+    d = ModalityData(series=["a"], times=[0, 1], features=["P1"], values=np.ones((1, 2, 1)), meta={"modality": "p"})
+    with pytest.raises(BiocountInputError, match=r"target feature\(s\) P9 not in modality 'p'; it has P1"):
+        align({"p": d}, target="p", target_features=["P9"])
+
+
+def test_lstm_is_registered_through_the_forecaster_hook():
+    comp = load_host().forecaster("lstm")
+    assert comp.plugin.target == "biocount.core" and comp.spec.kind == "forecaster"
+    assert isinstance(comp.build(hidden=4), LSTMForecaster)
