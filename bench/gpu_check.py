@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))  # run from a checkout too
-from biocount.model import MultiModalLSTM  # noqa: E402
+from biocount.model import MultiModalLSTM
 
 SIZES = [(256, 64), (1024, 128), (4096, 256)]  # (windows per batch, hidden)
 LOOKBACK, FEATURES, HORIZON, TARGETS = 16, 64, 4, 16

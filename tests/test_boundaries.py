@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_PACKAGES = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "__init__.py").exists())
 PUBLIC_MODULES = {"biocount", "biocount.specs", "biocount.contract", "biocount.errors", "biocount.hookspecs",
                   "biocount.testing", "biocount.pseudobulk", "biocount.readers", "biocount.datasets",
-                  "biocount.encoding"}
+                  "biocount.encoding", "biocount.forecast"}
 
 
 def imports(path: Path):

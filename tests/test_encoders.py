@@ -19,7 +19,7 @@ def host():
 
 
 def build(host, name, **options):
-    return host.encoder(name).build(**options) if name != "tabular" else host._by_ref("encoder", "tabular", "t").build(**options)
+    return host.encoder(name).build(**options) if name != "tabular" else host.component("encoder", "tabular").build(**options)
 
 
 def fitted_state(encoder):

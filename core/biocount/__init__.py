@@ -14,6 +14,7 @@ from ._version import PLUGIN_API, __version__
 if TYPE_CHECKING:
     from .contract import ModalityData, ModalityMeta
     from .errors import BiocountError, BiocountInputError, ContractError, PluginError, RegistryError
+    from .forecast import Forecast, ForecastTask
     from .hookspecs import hookimpl
     from .specs import EncoderSpec, ForecasterSpec, NoOptions
 
@@ -23,6 +24,8 @@ _LAZY = {
     "ForecasterSpec": "specs",
     "NoOptions": "specs",
     "ModalityData": "contract",
+    "Forecast": "forecast",
+    "ForecastTask": "forecast",
     "ModalityMeta": "contract",
     "BiocountError": "errors",
     "BiocountInputError": "errors",
@@ -33,7 +36,8 @@ _LAZY = {
 _SUBMODULES = {"datasets", "pp", "tl", "pl", "get", "testing", "pseudobulk", "readers", "align", "encoding"}
 
 __all__ = [
-    "PLUGIN_API", "BiocountError", "BiocountInputError", "ContractError", "EncoderSpec", "ForecasterSpec",
+    "PLUGIN_API", "BiocountError", "BiocountInputError", "ContractError", "EncoderSpec", "Forecast", "ForecastTask",
+    "ForecasterSpec",
     "ModalityData", "ModalityMeta", "NoOptions", "PluginError", "RegistryError", "__version__", "hookimpl",
 ]
 

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 import click
+import numpy as np
 
 from ._version import PLUGIN_API, __version__
 
@@ -165,14 +166,93 @@ def datasets_make(name: str, out: str, seed: int, overwrite: bool) -> None:
     click.echo(f"wrote {path} (demo study, seed {seed})")
 
 
-@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.option("--modalities", default="rna,protein", show_default=True, help="Comma list of modalities.")
-def run(modalities: str) -> None:
-    """Fit and backtest the forecasters (arrives with the run issue)."""
-    from .errors import BiocountError
+_RUN_OPTIONS = [
+    ("--data", "data", click.Path(dir_okay=False), "Study file: .h5mu, .h5ad, .csv or .tsv (default: the demo study)."),
+    ("--modalities", "modalities", str, "Comma list of modalities, e.g. rna,protein; 'name=encoder' picks the encoder."),
+    ("--target", "target", str, "Modality to forecast, or features: protein:P01,protein:P07 (default protein)."),
+    ("--horizon", "horizon", int, "Grid steps forecast from each origin [default: 3]."),
+    ("--lookback", "lookback", int, "Grid steps of history the LSTM sees [default: 8]."),
+    ("--models", "models", str, "Comma list of forecasters [default: lstm,arima,naive]."),
+    ("--split", "split", click.Choice(["time", "series"]), "time: last points per series; series: held-out series."),
+    ("--test-size", "test_size", int, "Grid points in the test period [default: 25 %]."),
+    ("--val-size", "val_size", int, "Grid points in the validation period [default: 20 %]."),
+    ("--holdout", "holdout", str, "Series split: comma list of series, or a fraction such as 0.25."),
+    ("--device", "device", click.Choice(["auto", "cpu", "cuda"]), "Where the LSTM runs [default: auto]."),
+    ("--cell", "cell", click.Choice(["standard", "peephole"]), "LSTM cell [default: standard]."),
+    ("--preset", "preset", click.Choice(["default", "seed"]), "LSTM preset [default: default]."),
+    ("--seed", "seed", int, "Random seed [default: 0]."),
+    ("--jobs", "jobs", int, "Processes for per-series work such as ARIMA; -1: all cores [default: 1]."),
+    ("--out", "out", click.Path(file_okay=False), "Output folder [default: biocount-out]."),
+    ("--time-key", "time_key", str, "Time column of your data (default: time, day, timepoint or hour)."),
+    ("--series-key", "series_key", str, "Series column (default: series_id, series, sample, donor or subject)."),
+]
 
-    raise BiocountError("`biocount run` is not yet available in this version: the backtest engine has not landed; "
-                        "`biocount plugins list` shows what is installed")
+
+def _run_options(func):
+    for flag, name, kind, text in reversed(_RUN_OPTIONS):
+        func = click.option(flag, name, type=kind, default=None, help=text)(func)
+    return func
+
+
+@cli.command()
+@_run_options
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML file with any of these options.")
+@click.option("--overwrite", is_flag=True, default=None, help="Replace an existing output folder.")
+@click.option("--quiet", is_flag=True, default=None, help="No progress output.")
+@click.pass_obj
+def run(obj: dict[str, Any], config_file: str | None, **flags: Any) -> None:
+    """Fit and backtest the forecasters on identical rolling origins; write DIR/metrics.csv,
+    forecasts.csv, run.json and lstm.pt, and print the comparison.
+
+    \b
+    Examples:
+      biocount run --modalities rna,protein
+      biocount run --data cases.csv --modalities case_count=tabular --horizon 2
+    """
+    from .run import config_from, write
+    from .run import run as run_engine
+
+    config = config_from(config_file, {k: v for k, v in flags.items() if v is not None})
+    from .plugins import load_host
+
+    host = load_host(obj["registry"])
+    say = (lambda msg: None) if config.quiet else (lambda msg: click.echo(f"biocount: {msg}", err=True))
+    result = run_engine(config, host=host, log=say)
+    out = write(result)
+    _print_comparison(result)
+    click.echo(f"wrote {out}/ (metrics.csv, forecasts.csv, run.json{', lstm.pt' if 'lstm' in result.fitted else ''})")
+
+
+def _print_comparison(result) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .metrics import LOWER_IS_BETTER, METRICS
+
+    cmp = result.comparison
+    target = result.info["target"]
+    table = Table(title=f"{target['modality']}: {len(target['features'])} feature(s), "
+                        f"{result.info['origins']['test']} test origins, horizon {result.config.horizon}")
+    table.add_column("forecaster")
+    for m in METRICS:
+        table.add_column(m.upper() if m != "r2" else "R²", justify="right")
+    for column in ("DM vs arima", "p", "DM vs naive", "p "):
+        table.add_column(column, justify="right")
+    best = {m: (cmp[m].min() if LOWER_IS_BETTER[m] else cmp[m].max()) for m in METRICS}
+    for name, row in cmp.iterrows():
+        cells = []
+        for m in METRICS:
+            text = f"{row[m]:.4g}"
+            cells.append(f"[bold green]{text}[/]" if row[m] == best[m] else text)
+        tests = []
+        for stat, p in (("dm_stat", "dm_p"), ("dm_naive_stat", "dm_naive_p")):
+            tests += ["", ""] if np.isnan(row.get(stat, np.nan)) else [f"{row[stat]:.2f}", f"{row[p]:.2g}"]
+        table.add_row(str(name), *cells, *tests)
+    console = Console(highlight=False)
+    console.width = max(console.width, 132)  # a pipe or a log file still gets the whole table
+    console.print(table)
+    console.print("DM: Diebold-Mariano on squared errors per (series, origin), Harvey-corrected; "
+                  "negative = lower error than the named baseline. Bold: best per metric.")
 
 
 def main() -> None:

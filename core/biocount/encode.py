@@ -37,9 +37,11 @@ class TrainSelection:
 
 
 def encode(data: dict[str, AnnData], modalities: list[str], host: Host, *,
-           train: TrainSelection | None = None, options: dict[str, dict[str, Any]] | None = None
-           ) -> tuple[dict[str, ModalityData], dict[str, Any]]:
+           train: TrainSelection | None = None, options: dict[str, dict[str, Any]] | None = None,
+           overrides: dict[str, str] | None = None) -> tuple[dict[str, ModalityData], dict[str, Any]]:
     """Encode ``modalities`` of ``data``; returns the encoded modalities and the fitted encoders.
+
+    ``overrides`` maps a modality to an encoder ('name' or 'distribution:name'), over the registry.
 
     An encoder returning several modalities (rna's cells per type) names the extra ones
     ``f"{modality}_{meta.modality}"``.
@@ -50,7 +52,8 @@ def encode(data: dict[str, AnnData], modalities: list[str], host: Host, *,
     for name in modalities:
         if name not in data:
             raise BiocountInputError(f"modality '{name}' is not in the data; available: {', '.join(data)}")
-        component = host.encoder(name)
+        component = host.encoder(name) if name not in (overrides or {}) else \
+            host.component("encoder", overrides[name])
         encoder = component.build(**(options or {}).get(name, {}))
         adata = data[name]
         try:

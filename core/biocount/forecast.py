@@ -29,6 +29,8 @@ class ForecastTask:
     train_end: np.ndarray  # (S,) int: last grid index usable for fitting; -1 = none
     val_origins: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=int))  # (N, 2)
     seed: int = 0
+    val_end: np.ndarray | None = None  # (S,) last grid index validation targets may reach
+    train_series: np.ndarray | None = None  # (S,) bool: series a global model may learn weights from
 
     def __post_init__(self) -> None:
         T = self.data.times.size

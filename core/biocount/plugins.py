@@ -284,6 +284,11 @@ class Host:
         mapping = f"; or map it in the registry, e.g. '{section}: {{{name}: {generic[0]}}}'" if generic else ""
         raise PluginError(f"no {kind} for {key} '{name}'; known: {', '.join(known) or 'none'}{mapping}{hint}")
 
+    def component(self, kind: str, ref: str) -> Component:
+        """The component ``ref`` ('name' or 'distribution:name') of ``kind``."""
+        self.raise_for_registry()
+        return self._by_ref(kind, ref, ref)
+
     def _by_ref(self, kind: str, ref: str, line: str) -> Component:
         dist, _, comp = ref.rpartition(":")
         dist = canonicalize_name(dist) if dist else ""

@@ -139,7 +139,8 @@ class LSTMForecaster:
         val = None
         if task.val_origins.shape[0] and o.patience is not None:
             val = _tensors(make_windows(data, task.val_origins, lookback=task.lookback, horizon=task.horizon,
-                                        scaler=self.scaler, inputs_scaler=self.inputs_scaler), self.device)
+                                        scaler=self.scaler, inputs_scaler=self.inputs_scaler,
+                                        target_until=task.val_end), self.device)
         self._build(data)
         self.model.to(self.device)
         if self.dispersion is not None:
@@ -188,6 +189,8 @@ class LSTMForecaster:
         data = task.data
         s, t = np.nonzero(data.present | np.any([m.observed for m in data.inputs.values()], axis=0))
         keep = t < task.train_end[s]
+        if task.train_series is not None:
+            keep &= task.train_series[s]
         s, t = s[keep], t[keep]
         ahead = t[:, None] + np.arange(1, task.horizon + 1)[None, :]
         ok = (ahead <= task.train_end[s][:, None]) & (ahead < data.times.size)

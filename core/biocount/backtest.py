@@ -1,0 +1,223 @@
+"""Rolling-origin backtests: every forecaster is scored on identical origins and target points.
+
+Splits (grid indices per series, T grid points):
+
+- ``time``: the last ``test`` points are the test period, the ``val`` points before them the
+  validation period, the rest training. Validation origins run from the end of training to just
+  before the test period, their targets capped at its start; test origins run from the end of
+  validation to T - 2, their targets within the test period.
+- ``series``: held-out series (named, or a seeded fraction) are forecast over the test period,
+  their own earlier points serving only as context (scaling, local ARIMA fits). Global models learn
+  weights from the other series only, which validate on their last ``val`` points.
+
+Fitting sees nothing after ``train_end``; forecasts come for validation and test origins at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from .align import Aligned
+from .errors import BiocountInputError, PluginError
+from .forecast import Forecast, ForecastTask, present_origins
+from .metrics import METRICS, bh, dm_test, loss_by_unit, naive_scale, point_metrics
+
+BASELINE = "arima"
+FLOOR = "naive"
+
+
+@dataclass(frozen=True)
+class Split:
+    kind: str
+    train_end: np.ndarray  # (S,)
+    val_end: np.ndarray  # (S,)
+    test_start: int  # first grid index of the test period
+    train_series: np.ndarray  # (S,) bool
+    train_until: float | None  # encoders: learn from times <= this (time split)
+    train_series_ids: frozenset[str] | None  # encoders: learn from these series (series split)
+
+    def summary(self, times: np.ndarray, series: np.ndarray) -> dict[str, Any]:
+        return {"kind": self.kind, "test_start_time": float(times[self.test_start]),
+                "train_end_time": float(times[int(self.train_end[self.train_series].max())]),
+                "held_out_series": series[~self.train_series].tolist()}
+
+
+def _sizes(T: int, horizon: int, test: int | None, val: int | None) -> tuple[int, int]:
+    test = test if test is not None else max(horizon + 1, round(0.25 * T))
+    val = val if val is not None else max(horizon + 1, round(0.2 * T))
+    if test + val >= T - 2:
+        raise BiocountInputError(f"{T} time points cannot hold {test} test and {val} validation points plus a "
+                                 "training part; lower --test-size/--val-size or --horizon")
+    return test, val
+
+
+def make_split(times: np.ndarray, series: np.ndarray, *, horizon: int, kind: Literal["time", "series"] = "time",
+               test: int | None = None, val: int | None = None, holdout: list[str] | float | None = None,
+               seed: int = 0) -> Split:
+    """Decide the split on the target's grid, before anything is fitted."""
+    T, S = times.size, series.size
+    test, val = _sizes(T, horizon, test, val)
+    test_start = T - test
+    if kind == "time":
+        train_end = np.full(S, T - test - val - 1)
+        return Split("time", train_end, np.full(S, test_start - 1), test_start, np.ones(S, dtype=bool),
+                     float(times[train_end[0]]), None)
+    if isinstance(holdout, list):
+        unknown = sorted(set(holdout) - set(series.tolist()))
+        if unknown:
+            raise BiocountInputError(f"--holdout names unknown series {', '.join(unknown)}; "
+                                     f"series are {', '.join(series[:8].tolist())}{' ...' if S > 8 else ''}")
+        held = np.isin(series, holdout)
+    else:
+        fraction = 0.25 if holdout is None else float(holdout)
+        n = max(1, round(fraction * S))
+        if n >= S:
+            raise BiocountInputError(f"--holdout {fraction} leaves no training series out of {S}")
+        held = np.zeros(S, dtype=bool)
+        held[np.random.default_rng(seed).choice(S, size=n, replace=False)] = True
+    if held.all() or not held.any():
+        raise BiocountInputError("a series split needs at least one held-out and one training series")
+    train_end = np.where(held, test_start - 1, T - val - 1)
+    val_end = np.where(held, test_start - 1, T - 1)
+    return Split("series", train_end, val_end, test_start, ~held, None, frozenset(series[~held].tolist()))
+
+
+def origins(data: Aligned, split: Split, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """Validation and test origins (each (N, 2) series and grid index)."""
+    S, T = data.series.size, data.times.size
+    if split.kind == "time":
+        val = present_origins(data, split.train_end, split.val_end - 1)
+        test = present_origins(data, np.full(S, split.test_start - 1), np.full(S, T - 2))
+    else:
+        val = present_origins(data, np.where(split.train_series, split.train_end, T), np.full(S, T - 2))
+        test = present_origins(data, np.where(split.train_series, T, split.test_start - 1), np.full(S, T - 2))
+    if test.shape[0] == 0:
+        raise BiocountInputError("no test origins: the target is never observed in the test period")
+    return val, test
+
+
+def targets(data: Aligned, orig: np.ndarray, horizon: int, until: np.ndarray | None = None) -> np.ndarray:
+    """Observed values at origin + 1 ... origin + H ((N, H, F), NaN where none or beyond ``until``)."""
+    T = data.times.size
+    ahead = orig[:, 1:2] + np.arange(1, horizon + 1)[None, :]
+    ok = ahead < T
+    if until is not None:
+        ok &= ahead <= until[orig[:, 0]][:, None]
+    y = data.y[orig[:, 0][:, None], np.minimum(ahead, T - 1)]
+    return np.where(ok[..., None], y, np.nan)
+
+
+@dataclass
+class Backtest:
+    """Everything a report needs: forecasts on identical origins, observed targets, metrics."""
+
+    data: Aligned
+    split: Split
+    horizon: int
+    val_origins: np.ndarray
+    test_origins: np.ndarray
+    y_val: np.ndarray
+    y_test: np.ndarray
+    forecasts: dict[str, dict[str, Forecast]]  # name -> {"val": ..., "test": ...}
+    fitted: dict[str, Any]
+    failed: dict[str, str]
+
+    def metrics(self) -> pd.DataFrame:
+        """Long table: one row per forecaster x scope (overall / feature / horizon)."""
+        scale = naive_scale(self.data.y, self.split.train_end)[self.test_origins[:, 0]][:, None, :]
+        scale = np.broadcast_to(scale, self.y_test.shape)
+        units = [f"{s}|{t}" for s, t in self.test_origins]
+        base = self.forecasts.get(BASELINE, {}).get("test")
+        floor = self.forecasts.get(FLOOR, {}).get("test")
+        rows = []
+        for name, fc in self.forecasts.items():
+            pred = fc["test"].mean
+            row = {"forecaster": name, "scope": "overall", "feature": "all", "horizon": "all"}
+            row |= point_metrics(self.y_test, pred, scale)
+            if base is not None and name != BASELINE:
+                stat, p, _ = dm_test(loss_by_unit(self.y_test, pred, units),
+                                     loss_by_unit(self.y_test, base.mean, units), self.horizon)
+                row |= {"dm_stat": stat, "dm_p": p}
+            if floor is not None and name != FLOOR:
+                stat, p, _ = dm_test(loss_by_unit(self.y_test, pred, units),
+                                     loss_by_unit(self.y_test, floor.mean, units), self.horizon)
+                row |= {"dm_naive_stat": stat, "dm_naive_p": p}
+            rows.append(row)
+            feature_rows = []
+            for f, feature in enumerate(self.data.target_features):
+                r = {"forecaster": name, "scope": "feature", "feature": str(feature), "horizon": "all"}
+                r |= point_metrics(self.y_test[..., f:f + 1], pred[..., f:f + 1], scale[..., f:f + 1])
+                if base is not None and name != BASELINE:
+                    stat, p, _ = dm_test(loss_by_unit(self.y_test[..., f:f + 1], pred[..., f:f + 1], units),
+                                         loss_by_unit(self.y_test[..., f:f + 1], base.mean[..., f:f + 1], units),
+                                         self.horizon)
+                    r |= {"dm_stat": stat, "dm_p": p}
+                feature_rows.append(r)
+            if base is not None and name != BASELINE:
+                adjusted = bh(np.array([r.get("dm_p", np.nan) for r in feature_rows]))
+                for r, q in zip(feature_rows, adjusted, strict=True):
+                    r["dm_p_bh"] = q
+            rows += feature_rows
+            for h in range(self.horizon):
+                r = {"forecaster": name, "scope": "horizon", "feature": "all", "horizon": h + 1}
+                r |= point_metrics(self.y_test[:, h:h + 1], pred[:, h:h + 1], scale[:, h:h + 1])
+                rows.append(r)
+        columns = ["forecaster", "scope", "feature", "horizon", *METRICS, "n", "dm_stat", "dm_p", "dm_p_bh",
+                   "dm_naive_stat", "dm_naive_p"]
+        return pd.DataFrame(rows).reindex(columns=columns)
+
+    def comparison(self) -> pd.DataFrame:
+        """One row per forecaster: overall metrics and the DM test against ARIMA."""
+        m = self.metrics()
+        return m[m["scope"] == "overall"].drop(columns=["scope", "feature", "horizon", "dm_p_bh"]).set_index("forecaster")
+
+    def forecasts_frame(self) -> pd.DataFrame:
+        """series, feature, origin, horizon, time, observed, one column per forecaster (test origins)."""
+        o, H, F = self.test_origins, self.horizon, self.data.target_features.size
+        T = self.data.times.size
+        step = float(np.median(np.diff(self.data.times))) if T > 1 else 1.0
+        extended = np.concatenate([self.data.times, self.data.times[-1] + step * np.arange(1, H + 1)])
+        s = np.repeat(o[:, 0], H * F)
+        origin = np.repeat(o[:, 1], H * F)
+        h = np.tile(np.repeat(np.arange(1, H + 1), F), len(o))
+        f = np.tile(np.arange(F), len(o) * H)
+        frame = pd.DataFrame({
+            "series": self.data.series[s], "feature": self.data.target_features[f],
+            "origin": self.data.times[origin], "horizon": h, "time": extended[origin + h],
+            "observed": self.y_test.reshape(-1),
+        })
+        for name, fc in self.forecasts.items():
+            frame[name] = fc["test"].mean.reshape(-1)
+        return frame[frame["time"] <= self.data.times[-1]].reset_index(drop=True)
+
+
+def run_backtest(data: Aligned, split: Split, forecasters: dict[str, Any], *, horizon: int, lookback: int,
+                 seed: int = 0, log=lambda msg: None) -> Backtest:
+    """Fit each forecaster once and forecast validation and test origins in one call."""
+    val, test = origins(data, split, horizon)
+    task = ForecastTask(data=data, horizon=horizon, lookback=lookback, train_end=split.train_end,
+                        val_origins=val, seed=seed, val_end=split.val_end, train_series=split.train_series)
+    both = np.concatenate([val, test])
+    forecasts, fitted, failed = {}, {}, {}
+    for name, (component, model) in forecasters.items():
+        log(f"fitting {name}")
+        try:
+            model.fit(task)
+            fc = model.predict(task, both)
+        except BiocountInputError:
+            raise
+        except Exception as exc:
+            raise PluginError(f"{component.plugin.label} forecaster '{name}' failed: {type(exc).__name__}: {exc}") from exc
+        if fc.mean.shape != (both.shape[0], horizon, data.y.shape[2]):
+            raise PluginError(f"{component.plugin.label} forecaster '{name}' returned shape {fc.mean.shape}, "
+                              f"expected {(both.shape[0], horizon, data.y.shape[2])}")
+        n = val.shape[0]
+        split_fc = {"val": Forecast(fc.mean[:n], {q: v[:n] for q, v in fc.quantiles.items()}),
+                    "test": Forecast(fc.mean[n:], {q: v[n:] for q, v in fc.quantiles.items()})}
+        forecasts[name], fitted[name] = split_fc, model
+    return Backtest(data, split, horizon, val, test, targets(data, val, horizon, split.val_end),
+                    targets(data, test, horizon), forecasts, fitted, failed)

@@ -1,0 +1,293 @@
+"""The engine behind ``biocount run`` and ``bc.run``: read -> encode -> align -> backtest -> report.
+
+:func:`run` takes a :class:`RunConfig` and returns a :class:`RunResult` holding everything the CLI
+writes; :func:`write` puts it in a folder atomically (a failed or interrupted run never leaves a
+folder that looks complete).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ._version import PLUGIN_API, __version__
+from .errors import BiocountInputError
+
+
+class RunConfig(BaseModel):
+    """Every option of a run; a ``--config run.yaml`` holds the same keys."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: Path | None = Field(default=None, description="Study file (.h5mu, .h5ad, .csv, .tsv); none: the demo study.")
+    modalities: list[str] = Field(default=["rna", "protein"],
+                                  description="Modalities to use; 'name=encoder' overrides the registry's mapping.")
+    target: str | None = Field(default=None, description="'protein' or 'protein:P01,protein:P07'; default protein, "
+                                                         "else the first modality.")
+    horizon: int = Field(default=3, ge=1, description="Grid steps forecast from each origin.")
+    lookback: int = Field(default=8, ge=1, description="Grid steps of history the LSTM sees.")
+    models: list[str] = Field(default=["lstm", "arima", "naive"], description="Forecasters to compare.")
+    split: Literal["time", "series"] = "time"
+    test_size: int | None = Field(default=None, ge=1, description="Grid points in the test period (default 25 %).")
+    val_size: int | None = Field(default=None, ge=1, description="Grid points in the validation period (default 20 %).")
+    holdout: list[str] | float | None = Field(default=None, description="Series split: series names, or a fraction.")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    cell: Literal["standard", "peephole"] | None = None
+    preset: Literal["default", "seed"] | None = None
+    seed: int = 0
+    jobs: int = Field(default=1, description="Processes for per-series work (ARIMA); -1: all cores.")
+    out: Path = Path("biocount-out")
+    overwrite: bool = False
+    quiet: bool = False
+    time_key: str | None = None
+    series_key: str | None = None
+    demo_seed: int = Field(default=0, description="Seed of the demo study when no data is given.")
+    options: dict[str, dict[str, Any]] = Field(default_factory=dict,
+                                               description="Per component (encoder or forecaster name): its options.")
+
+    @field_validator("modalities", "models", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    def target_spec(self) -> tuple[str, list[str] | None]:
+        names = [m.split("=")[0] for m in self.modalities]
+        if self.target is None:
+            return ("protein" if "protein" in names else names[0]), None
+        parts = [p.strip() for p in self.target.split(",") if p.strip()]
+        mods = {p.split(":", 1)[0] for p in parts}
+        if len(mods) != 1:
+            raise BiocountInputError(f"--target {self.target}: features must come from one modality, got {', '.join(sorted(mods))}")
+        features = [p.split(":", 1)[1] for p in parts if ":" in p]
+        return mods.pop(), (features or None)
+
+
+@dataclass
+class RunResult:
+    config: RunConfig
+    comparison: pd.DataFrame
+    metrics: pd.DataFrame
+    forecasts: pd.DataFrame
+    info: dict[str, Any]
+    fitted: dict[str, Any] = field(default_factory=dict)
+    backtest: Any = None
+
+
+def _fingerprint(config: RunConfig) -> dict[str, Any]:
+    if config.data is None:
+        return {"source": "demo", "seed": config.demo_seed}
+    digest = hashlib.sha256()
+    with open(config.data, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return {"source": str(config.data), "sha256": digest.hexdigest(), "bytes": config.data.stat().st_size}
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("numpy", "pandas", "scipy", "torch", "statsmodels", "anndata", "mudata", "pluggy", "pydantic"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def run(config: RunConfig, *, host: Any = None, log=None) -> RunResult:
+    """Run the whole pipeline (see the module docstring)."""
+    from .align import align
+    from .backtest import make_split, run_backtest
+    from .encode import TrainSelection, encode
+    from .plugins import load_host
+    from .readers import as_modalities, read
+
+    log = log or (lambda msg: None)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[stage] = round(now - clock, 3)
+        clock = now
+
+    host = host or load_host()
+    host.raise_for_registry()
+    host.raise_for_strict()
+    target, target_features = config.target_spec()
+    names = [m.split("=")[0] for m in config.modalities]
+    overrides = {m.split("=")[0]: m.split("=", 1)[1] for m in config.modalities if "=" in m}
+    if target not in names:
+        names.append(target)  # the target's own history is always an input
+    forecasters = {}
+    for name in config.models:  # resolve every component before any heavy work
+        comp = host.forecaster(name)
+        opts = dict(config.options.get(name, {}))
+        if name == "lstm":
+            opts |= {k: v for k, v in {"device": config.device, "cell": config.cell, "preset": config.preset,
+                                       "quiet": config.quiet}.items() if v is not None}
+        if name == "arima":
+            opts.setdefault("n_jobs", config.jobs)
+        forecasters[name] = (comp, comp.build(**opts))
+    if len(set(config.models)) != len(config.models):
+        raise BiocountInputError(f"--models lists a forecaster twice: {', '.join(config.models)}")
+    lap("resolve")
+
+    log("reading data")
+    if config.data is None:
+        from .datasets import demo
+
+        data = as_modalities(demo(seed=config.demo_seed), where="demo study")
+    else:
+        data = read(config.data, time_key=config.time_key, series_key=config.series_key, host=host)
+    missing = [n for n in names if n not in data]
+    if missing:
+        raise BiocountInputError(f"modality '{missing[0]}' is not in {config.data or 'the demo study'}; "
+                                 f"available: {', '.join(data)}")
+    lap("read")
+
+    tgt = data[target]
+    if "time" not in tgt.obs:
+        raise BiocountInputError(f"target modality '{target}' has no time column; choose a time-resolved target")
+    times = np.unique(tgt.obs["time"].to_numpy(dtype=float))
+    series = np.unique(tgt.obs["series"].astype(str).to_numpy())
+    split = make_split(times, series, horizon=config.horizon, kind=config.split, test=config.test_size,
+                       val=config.val_size, holdout=config.holdout, seed=config.seed)
+    log("encoding " + ", ".join(names))
+    encoded, _ = encode(data, names, host, train=TrainSelection(until=split.train_until, series=split.train_series_ids),
+                        options=config.options, overrides=overrides)
+    lap("encode")
+    aligned = align(encoded, target=target, target_features=target_features)
+    if not np.array_equal(aligned.times, times) or not np.array_equal(aligned.series, series):
+        raise BiocountInputError(f"target modality '{target}' lost time points or series in encoding; "
+                                 "check its encoder's output")
+    lap("align")
+
+    log("backtesting " + ", ".join(config.models))
+    bt = run_backtest(aligned, split, forecasters, horizon=config.horizon, lookback=config.lookback,
+                      seed=config.seed, log=log)
+    lap("fit+backtest")
+    metrics = bt.metrics()
+    comparison = bt.comparison()
+    forecasts = bt.forecasts_frame()
+    lap("report")
+
+    info = {
+        "biocount": __version__, "plugin_api": PLUGIN_API, "config": json.loads(config.model_dump_json()),
+        "target": {"modality": target, "features": aligned.target_features.tolist()},
+        "data": _fingerprint(config), "split": split.summary(aligned.times, aligned.series),
+        "origins": {"validation": int(bt.val_origins.shape[0]), "test": int(bt.test_origins.shape[0])},
+        "modalities": {n: {"shape": list(d.shape), "encoder": d.meta.encoder, "normalisation": d.meta.normalisation}
+                       for n, d in encoded.items()},
+        "alignment_report": aligned.report,
+        "plugins": {"forecasters": {n: {"component": c.ref, "version": c.plugin.version, "options": m.options.model_dump()
+                                        if hasattr(m.options, "model_dump") else None}
+                                    for n, (c, m) in forecasters.items()},
+                    "encoders": {n: d.meta.encoder for n, d in encoded.items()}},
+        "registry": {"files": [str(p) for p in host.loaded_registry.sources], "sha256": host.loaded_registry.sha256},
+        "versions": _versions(), "timings_s": timings,
+    }
+    lstm = bt.fitted.get("lstm")
+    if lstm is not None and hasattr(lstm, "device"):
+        import torch
+
+        info["device"] = str(lstm.device)
+        if lstm.device.type == "cuda":
+            info["cudnn"] = torch.backends.cudnn.version()
+            info["gpu"] = torch.cuda.get_device_name(lstm.device)
+        info["lstm"] = {"epochs_run": len(lstm.history), "best_epoch": int(lstm.best_epoch),
+                        "history": [[e, round(t, 6), None if v is None else round(v, 6)] for e, t, v in lstm.history]}
+    arima = bt.fitted.get("arima")
+    if arima is not None and hasattr(arima, "fit_report"):
+        report = arima.fit_report()
+        info["arima"] = {"fallbacks": {k: v["fallback"] for k, v in report.items() if v["fallback"]},
+                         "orders": {k: v["order"] for k, v in report.items()},
+                         "warnings": {k: v["warnings"] for k, v in report.items() if v["warnings"]}}
+    return RunResult(config, comparison, metrics, forecasts, info, bt.fitted, bt)
+
+
+def write(result: RunResult, out: str | Path | None = None, *, overwrite: bool | None = None) -> Path:
+    """Write metrics.csv, forecasts.csv, run.json and the LSTM checkpoint to ``out``, atomically."""
+    out = Path(out or result.config.out)
+    overwrite = result.config.overwrite if overwrite is None else overwrite
+    if out.exists() and not overwrite:
+        raise BiocountInputError(f"--out {out}: the folder exists; pass --overwrite to replace it or choose another")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        result.metrics.to_csv(tmp / "metrics.csv", index=False)
+        result.forecasts.to_csv(tmp / "forecasts.csv", index=False)
+        lstm = result.fitted.get("lstm")
+        if lstm is not None and hasattr(lstm, "save"):
+            lstm.save(tmp / "lstm.pt")
+        info = dict(result.info)
+        info["timings_s"] = dict(info["timings_s"])
+        (tmp / "run.json").write_text(json.dumps(info, indent=2, default=_json_default))
+        if out.exists():
+            trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.replace(out, trash / out.name)
+            os.replace(tmp, out)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def config_from(path: str | Path | None, flags: dict[str, Any]) -> RunConfig:
+    """A RunConfig from a YAML file (optional) overridden by command-line flags; one-line errors."""
+    import yaml
+    from pydantic import ValidationError
+
+    from .registry import _first_error
+
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except OSError as exc:
+            raise BiocountInputError(f"--config {path}: cannot read it ({exc.strerror})") from None
+        except yaml.YAMLError:
+            raise BiocountInputError(f"--config {path}: not valid YAML") from None
+        if not isinstance(data, dict):
+            raise BiocountInputError(f"--config {path}: expected a mapping of options")
+        data = {k.replace("-", "_"): v for k, v in data.items()}
+    if isinstance(flags.get("holdout"), str):
+        raw = flags["holdout"]
+        try:
+            flags["holdout"] = float(raw)
+        except ValueError:
+            flags["holdout"] = [s.strip() for s in raw.split(",") if s.strip()]
+    try:
+        return RunConfig.model_validate({**data, **flags})
+    except ValidationError as exc:
+        where = f"--config {path}" if path else "options"
+        raise BiocountInputError(f"{where}: {_first_error(exc).replace('_', '-')}") from None

@@ -1,0 +1,16 @@
+"""biocount-arima: the ARIMA baseline (statsmodels), one model per series and target feature."""
+
+from biocount import ForecasterSpec, hookimpl
+
+from .options import ArimaOptions
+
+
+@hookimpl
+def biocount_register_forecasters(register):
+    register(ForecasterSpec(
+        name="arima",
+        factory="biocount_arima.forecaster:ArimaForecaster",
+        options=ArimaOptions,
+        api="1.0",
+        description="statsmodels ARIMA per series and feature, order by AICc, state extended without refits",
+    ))

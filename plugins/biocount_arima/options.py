@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ArimaOptions(BaseModel):
+    """Options of the arima forecaster."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    order: list[int] | None = Field(
+        default=None, min_length=3, max_length=3,
+        description="Fixed (p, d, q) for every series; None chooses per series and feature by AICc.")
+    max_p: int = Field(default=2, ge=0, le=5, description="Largest AR order tried.")
+    max_d: int = Field(default=1, ge=0, le=2, description="Largest differencing order tried.")
+    max_q: int = Field(default=1, ge=0, le=5, description="Largest MA order tried.")
+    refit_every: int | None = Field(
+        default=None, ge=1,
+        description="Re-estimate the parameters every this many test origins (None: estimate once on the "
+                    "training part; later origins only extend the filtered state).")
+    n_jobs: int = Field(default=1, description="Processes over series (joblib); -1: all cores.")

@@ -1,0 +1,125 @@
+"""`biocount run` end to end: real CSV with the tabular encoder, outputs, config files, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from biocount.cli import cli
+
+FAST_LSTM = "lstm:\n  epochs: 8\n  patience: 3\n  hidden: 8\n  adapter_dim: 8\n"
+
+
+@pytest.fixture
+def fast_config(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("quiet: true\noptions:\n  " + FAST_LSTM.replace("\n", "\n  ").rstrip() + "\n")
+    return path
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, list(map(str, args)))
+
+
+def test_run_end_to_end_on_a_real_long_csv(shared_data, tmp_path, fast_config):
+    out = tmp_path / "out"
+    result = invoke("run", "--data", shared_data / "rdatasets_count_series/nlme_ovary_follicles_long.csv",
+                    "--modalities", "follicle_count=tabular", "--horizon", "2", "--lookback", "4",
+                    "--config", fast_config, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in out.iterdir()} == {"metrics.csv", "forecasts.csv", "run.json", "lstm.pt"}
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert set(metrics["forecaster"]) == {"lstm", "arima", "naive"}
+    assert {"overall", "feature", "horizon"} == set(metrics["scope"])
+    forecasts = pd.read_csv(out / "forecasts.csv")
+    assert list(forecasts.columns[:6]) == ["series", "feature", "origin", "horizon", "time", "observed"]
+    assert forecasts["series"].nunique() == 11
+    info = json.loads((out / "run.json").read_text())
+    assert info["plugins"]["encoders"]["follicle_count"] == "biocount:tabular"
+    assert info["plugins"]["forecasters"]["arima"]["component"] == "biocount:arima"
+    assert len(info["data"]["sha256"]) == 64 and info["registry"]["sha256"]
+    assert {"read", "encode", "align", "fit+backtest"} <= set(info["timings_s"])
+    assert info["device"] == "cpu" and "torch" in info["versions"]
+    assert "lstm" in result.output and "DM vs arima" in result.output
+
+
+def test_flags_override_the_config_file(tmp_path, shared_data):
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("horizon: 5\nmodels: [naive]\nquiet: true\nmodalities: [lynx_trappings]\n")
+    out = tmp_path / "o"
+    result = invoke("run", "--config", cfg, "--horizon", "2", "--data",
+                    shared_data / "rdatasets_count_series/datasets_lynx_long.csv", "--modalities", "count=tabular",
+                    "--out", out)
+    assert result.exit_code == 0, result.output
+    info = json.loads((out / "run.json").read_text())
+    assert info["config"]["horizon"] == 2 and info["config"]["models"] == ["naive"]
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--models", "lstm,prophet"], "no forecaster for name 'prophet'"),
+    (["--modalities", "rna,lipids"], "modality 'lipids' is not in the demo study; available: genomic, rna, protein"),
+    (["--data", "nowhere.h5mu"], "nowhere.h5mu: no such file"),
+    (["--target", "protein:P99"], "target feature(s) P99 not in modality 'protein'"),
+    (["--horizon", "40"], "cannot hold"),
+    (["--device", "gpu"], "Invalid value for '--device'"),
+    (["--lookback", "0"], "lookback: Input should be greater than or equal to 1"),
+])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, needle):
+    out = tmp_path / "out"
+    result = invoke("run", *args, "--out", out, "--quiet")
+    assert result.exit_code == 2, result.output
+    assert needle in result.output
+    assert "Traceback" not in result.output
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_existing_output_needs_overwrite(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    result = invoke("run", "--models", "naive", "--out", out, "--quiet")
+    assert result.exit_code == 2 and "--overwrite" in result.output
+    assert (out / "keep.txt").read_text() == "mine"
+    result = invoke("run", "--models", "naive", "--out", out, "--quiet", "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert not (out / "keep.txt").exists() and (out / "metrics.csv").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary folders left
+
+
+def test_a_failing_write_leaves_no_folder(tmp_path, monkeypatch):
+    import biocount.run as engine
+
+    def boom(*a, **k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(engine.pd.DataFrame, "to_csv", boom)
+    result = invoke("run", "--models", "naive", "--out", tmp_path / "out", "--quiet")
+    assert result.exit_code == 1 and "internal error: RuntimeError: disk full" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    result = CliRunner().invoke(cli, ["--debug", "run", "--models", "prophet", "--out", str(tmp_path / "o")])
+    assert result.exit_code != 0 and isinstance(result.exception, Exception)
+
+
+def test_bad_config_file(tmp_path):
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("horizon: three\n")
+    result = invoke("run", "--config", cfg)
+    assert result.exit_code == 2 and f"--config {cfg}: horizon: Input should be a valid integer" in result.output
+    cfg.write_text("colour: blue\n")
+    result = invoke("run", "--config", cfg)
+    assert result.exit_code == 2 and "colour: Extra inputs are not permitted" in result.output
+
+
+def test_series_split_runs(tmp_path, fast_config):
+    out = tmp_path / "o"
+    result = invoke("run", "--split", "series", "--holdout", "D02,D05", "--models", "lstm,naive",
+                    "--config", fast_config, "--out", out, "--lookback", "4")
+    assert result.exit_code == 0, result.output
+    forecasts = pd.read_csv(out / "forecasts.csv")
+    assert set(forecasts["series"]) == {"D02", "D05"}
