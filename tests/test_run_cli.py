@@ -123,3 +123,13 @@ def test_series_split_runs(tmp_path, fast_config):
     assert result.exit_code == 0, result.output
     forecasts = pd.read_csv(out / "forecasts.csv")
     assert set(forecasts["series"]) == {"D02", "D05"}
+
+
+def test_every_run_option_is_documented():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text()
+    flags = [opt for p in cli.commands["run"].params for opt in p.opts if opt.startswith("--")]
+    assert len(flags) > 15
+    missing = [f for f in flags if f"`{f}" not in doc]
+    assert missing == []

@@ -26,7 +26,7 @@ from biocount import Forecast, ForecastTask
 from .options import ArimaOptions
 
 QUANTILES = (0.025, 0.1, 0.9, 0.975)
-MIN_KPSS = 12  # fewer observations than this cannot support a KPSS unit-root test
+MIN_KPSS = 25  # below this a KPSS unit-root test has too little power to trust; assume a unit root
 MIN_OBS_PER_PARAM = 3  # an order needs this many training observations per estimated parameter
 DIVERGENCE = 3.0  # forecasts beyond the training range by this many ranges fall back to persistence
 
