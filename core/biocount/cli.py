@@ -185,6 +185,11 @@ _RUN_OPTIONS = [
     ("--out", "out", click.Path(file_okay=False), "Output folder [default: biocount-out]."),
     ("--time-key", "time_key", str, "Time column of your data (default: time, day, timepoint or hour)."),
     ("--series-key", "series_key", str, "Series column (default: series_id, series, sample, donor or subject)."),
+    ("--ensemble", "ensemble", str, "Comma list of ensembles of the models: mean, inverse, stack."),
+    ("--ensemble-per", "ensemble_per", click.Choice(["pooled", "feature"]), "Fit ensemble weights pooled or per feature [default: pooled]."),
+    ("--levels", "levels", str, "Prediction interval levels [default: 0.8,0.95]."),
+    ("--time-axis", "time_axis", click.Choice(["time", "index"]),
+     "time: measured times; index: each series' own observation order [default: time]."),
 ]
 
 
@@ -199,6 +204,8 @@ def _run_options(func):
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML file with any of these options.")
 @click.option("--overwrite", is_flag=True, default=None, help="Replace an existing output folder.")
 @click.option("--quiet", is_flag=True, default=None, help="No progress output.")
+@click.option("--ablate-modalities", is_flag=True, default=None,
+              help="Also fit the LSTM on each subset of the input modalities (DM test against the full model).")
 @click.pass_obj
 def run(obj: dict[str, Any], config_file: str | None, **flags: Any) -> None:
     """Fit and backtest the forecasters on identical rolling origins; write DIR/metrics.csv,
@@ -225,8 +232,10 @@ def run(obj: dict[str, Any], config_file: str | None, **flags: Any) -> None:
 
 def _print_comparison(result) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
+    from .intervals import pct
     from .metrics import LOWER_IS_BETTER, METRICS
 
     cmp = result.comparison
@@ -238,6 +247,9 @@ def _print_comparison(result) -> None:
         table.add_column(m.upper() if m != "r2" else "R²", justify="right")
     for column in ("DM vs arima", "p", "DM vs naive", "p "):
         table.add_column(column, justify="right")
+    level = min(result.config.levels, key=lambda lv: abs(lv - 0.8))
+    cov = f"coverage_{pct(level)}"
+    table.add_column(f"cover {level:.0%}", justify="right")
     best = {m: (cmp[m].min() if LOWER_IS_BETTER[m] else cmp[m].max()) for m in METRICS}
     for name, row in cmp.iterrows():
         cells = []
@@ -247,12 +259,21 @@ def _print_comparison(result) -> None:
         tests = []
         for stat, p in (("dm_stat", "dm_p"), ("dm_naive_stat", "dm_naive_p")):
             tests += ["", ""] if np.isnan(row.get(stat, np.nan)) else [f"{row[stat]:.2f}", f"{row[p]:.2g}"]
-        table.add_row(str(name), *cells, *tests)
+        table.add_row(escape(str(name)), *cells, *tests, f"{row[cov]:.0%}" if np.isfinite(row.get(cov, np.nan)) else "")
     console = Console(highlight=False)
     console.width = max(console.width, 132)  # a pipe or a log file still gets the whole table
     console.print(table)
     console.print("DM: Diebold-Mariano on squared errors per (series, origin), Harvey-corrected; "
-                  "negative = lower error than the named baseline. Bold: best per metric.")
+                  "negative = lower error than the named baseline. Bold: best per metric. "
+                  "cover: test coverage of the split-conformal interval.")
+    for name, w in result.info.get("ensembles", {}).items():
+        if w["per"] == "pooled":
+            console.print(escape(f"{name} weights: " + ", ".join(
+                f"{m} {x:.2f}" for m, x in zip(w["members"], w["weights"], strict=True))))
+    for why in result.info.get("failed", {}).values():
+        console.print(f"[yellow]left out:[/] {escape(why)}")
+    for note in result.info.get("notes", []):
+        console.print(f"[yellow]note:[/] {escape(note)}")
 
 
 def main() -> None:

@@ -54,8 +54,36 @@ class RunConfig(BaseModel):
     time_key: str | None = None
     series_key: str | None = None
     demo_seed: int = Field(default=0, description="Seed of the demo study when no data is given.")
+    ensemble: list[str] = Field(default_factory=list, description="Ensembles of the models: mean, inverse, stack.")
+    ensemble_per: Literal["pooled", "feature"] = Field(default="pooled", description="Fit ensemble weights per feature or pooled.")
+    levels: list[float] = Field(default=[0.8, 0.95], description="Prediction interval levels.")
+    ablate_modalities: bool = Field(default=False, description="Also fit the LSTM on each subset of the input modalities.")
+    time_axis: Literal["time", "index"] = Field(
+        default="time", description="time: the measured times; index: each series' own observation order "
+                                    "(for series measured at unrelated times).")
     options: dict[str, dict[str, Any]] = Field(default_factory=dict,
                                                description="Per component (encoder or forecaster name): its options.")
+
+    @field_validator("levels", mode="before")
+    @classmethod
+    def _levels(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [float(v) for v in value.split(",") if v.strip()]
+        from .intervals import check_levels
+
+        return check_levels(list(value))
+
+    @field_validator("ensemble", mode="before")
+    @classmethod
+    def _ensembles(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        from .ensemble import METHODS
+
+        bad = [v for v in value if v not in METHODS]
+        if bad:
+            raise ValueError(f"unknown ensemble '{bad[0]}'; use {', '.join(METHODS)}")
+        return value
 
     @field_validator("modalities", "models", mode="before")
     @classmethod
@@ -160,6 +188,8 @@ def run(config: RunConfig, *, host: Any = None, log=None) -> RunResult:
     if missing:
         raise BiocountInputError(f"modality '{missing[0]}' is not in {config.data or 'the demo study'}; "
                                  f"available: {', '.join(data)}")
+    if config.time_axis == "index":
+        data = _observation_index(data, names)
     lap("read")
 
     tgt = data[target]
@@ -177,11 +207,25 @@ def run(config: RunConfig, *, host: Any = None, log=None) -> RunResult:
     if not np.array_equal(aligned.times, times) or not np.array_equal(aligned.series, series):
         raise BiocountInputError(f"target modality '{target}' lost time points or series in encoding; "
                                  "check its encoder's output")
+    shared = float(aligned.present.mean())
+    if shared < 0.5:
+        aligned.report.append(f"series are measured at different times: each covers {shared:.0%} of the shared grid "
+                              "on average, so horizons skip other series' times; consider --time-axis index")
     lap("align")
 
-    log("backtesting " + ", ".join(config.models))
+    reference = {}
+    if config.ablate_modalities:
+        if "lstm" not in forecasters:
+            raise BiocountInputError("--ablate-modalities compares LSTMs on modality subsets: add lstm to --models")
+        comp, model = forecasters["lstm"]
+        for subset, restricted in _ablations(aligned, [n for n in names if n != target]):
+            label = f"lstm[{'+'.join([*subset, target])}]"
+            forecasters[label] = (comp, comp.build(**model.options.model_dump()), restricted)
+            reference[label] = "lstm"
+    log("backtesting " + ", ".join(forecasters))
     bt = run_backtest(aligned, split, forecasters, horizon=config.horizon, lookback=config.lookback,
-                      seed=config.seed, log=log)
+                      seed=config.seed, levels=config.levels, ensembles=config.ensemble,
+                      ensemble_per=config.ensemble_per, reference=reference, log=log)
     lap("fit+backtest")
     metrics = bt.metrics()
     comparison = bt.comparison()
@@ -198,11 +242,16 @@ def run(config: RunConfig, *, host: Any = None, log=None) -> RunResult:
         "alignment_report": aligned.report,
         "plugins": {"forecasters": {n: {"component": c.ref, "version": c.plugin.version, "options": m.options.model_dump()
                                         if hasattr(m.options, "model_dump") else None}
-                                    for n, (c, m) in forecasters.items()},
+                                    for n, (c, m, *_) in forecasters.items()},
                     "encoders": {n: d.meta.encoder for n, d in encoded.items()}},
         "registry": {"files": [str(p) for p in host.loaded_registry.sources], "sha256": host.loaded_registry.sha256},
         "versions": _versions(), "timings_s": timings,
     }
+    info["failed"] = bt.failed
+    bt.metrics()  # computes intervals, filling bt.notes
+    info["notes"] = aligned.report + bt.notes
+    info["ensembles"] = bt.weights
+    info["conformal_levels"] = config.levels
     lstm = bt.fitted.get("lstm")
     if lstm is not None and hasattr(lstm, "device"):
         import torch
@@ -220,6 +269,41 @@ def run(config: RunConfig, *, host: Any = None, log=None) -> RunResult:
                          "orders": {k: v["order"] for k, v in report.items()},
                          "warnings": {k: v["warnings"] for k, v in report.items() if v["warnings"]}}
     return RunResult(config, comparison, metrics, forecasts, info, bt.fitted, bt)
+
+
+def _observation_index(data: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """Replace each series' times by their rank among that series' times in all used modalities."""
+    timed = [n for n in names if "time" in data[n].obs]
+    union = pd.concat([data[n].obs[["series", "time"]] for n in timed]).drop_duplicates()
+    union["rank"] = union.groupby("series")["time"].rank(method="dense") - 1
+    rank = union.set_index(["series", "time"])["rank"]
+    out = dict(data)
+    for n in timed:
+        adata = data[n].copy()
+        keys = pd.MultiIndex.from_frame(adata.obs[["series", "time"]])
+        adata.obs["time"] = rank.reindex(keys).to_numpy(dtype=float)
+        out[n] = adata
+    return out
+
+
+def _ablations(aligned: Any, inputs: list[str]):
+    """Every proper subset of the non-target input modalities (the target's history always stays)."""
+    from dataclasses import replace
+    from itertools import combinations
+
+    def base(name: str) -> str:
+        return next((m for m in inputs if name == m or name.startswith(f"{m}_")), name)
+
+    for k in range(len(inputs)):
+        for subset in combinations(inputs, k):
+            keep = set(subset) | {aligned.target}
+            kept_inputs = {n: v for n, v in aligned.inputs.items() if base(n) in keep}
+            static = static_names = None
+            if aligned.static is not None:
+                cols = [i for i, n in enumerate(aligned.static_names) if n.split(":")[0] in keep]
+                if cols:
+                    static, static_names = aligned.static[:, cols], aligned.static_names[cols]
+            yield list(subset), replace(aligned, inputs=kept_inputs, static=static, static_names=static_names)
 
 
 def write(result: RunResult, out: str | Path | None = None, *, overwrite: bool | None = None) -> Path:

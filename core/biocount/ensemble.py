@@ -1,0 +1,75 @@
+"""Ensembles of fitted forecasters, weighted on validation origins only.
+
+- ``mean``: equal weights.
+- ``inverse``: weights proportional to 1 / validation MSE.
+- ``stack``: the convex combination minimising validation MSE: non-negative weights that sum to one
+  (unconstrained regression weights overfit short validation sets).
+
+Weights are fitted per target feature or pooled over features (``per="feature" | "pooled"``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from scipy.optimize import nnls
+
+from .errors import BiocountInputError
+
+METHODS = ("mean", "inverse", "stack")
+MIN_POINTS = 10  # validation points needed to fit weights for one feature (or pooled)
+
+
+def _columns(preds: list[np.ndarray], y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Stack members' forecasts at observed, fully forecast points: P (n, M), y (n,)."""
+    P = np.stack([p.reshape(-1) for p in preds], axis=1)
+    t = y.reshape(-1)
+    ok = ~np.isnan(t) & np.all(np.isfinite(P), axis=1)
+    return P[ok], t[ok]
+
+
+def simplex_least_squares(P: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """argmin ||P w - y||² over w >= 0, sum(w) = 1.
+
+    Non-negative least squares with the sum-to-one constraint as a heavily weighted extra row (exact
+    in the limit), then renormalised.
+    """
+    scale = max(float(np.linalg.norm(P)), 1.0) * 1e3
+    A = np.vstack([P, np.full((1, P.shape[1]), scale)])
+    b = np.concatenate([y, [scale]])
+    w, _ = nnls(A, b, maxiter=50 * P.shape[1])
+    return w / w.sum() if w.sum() > 0 else np.full(P.shape[1], 1 / P.shape[1])
+
+
+def fit_weights(method: str, preds: list[np.ndarray], y: np.ndarray) -> np.ndarray:
+    """Weights (M,) of one ensemble from members' validation forecasts and the validation targets."""
+    M = len(preds)
+    if method == "mean":
+        return np.full(M, 1.0 / M)
+    P, t = _columns(preds, y)
+    if t.size < MIN_POINTS:
+        raise BiocountInputError(f"ensemble '{method}' needs at least {MIN_POINTS} observed validation points to fit "
+                                 f"weights, got {t.size}; raise --val-size or use --ensemble mean")
+    if method == "inverse":
+        mse = np.mean((P - t[:, None]) ** 2, axis=0)
+        inv = 1.0 / np.maximum(mse, 1e-12)
+        return inv / inv.sum()
+    if method == "stack":
+        return simplex_least_squares(P, t)
+    raise BiocountInputError(f"unknown ensemble '{method}'; use {', '.join(METHODS)}")
+
+
+def ensemble(method: str, val_preds: list[np.ndarray], y_val: np.ndarray, test_preds: list[np.ndarray], *,
+             per: Literal["feature", "pooled"] = "pooled") -> tuple[np.ndarray, np.ndarray]:
+    """Combine members (each (N, H, F)); returns the test forecast and the weights ((M,) or (F, M))."""
+    if len(val_preds) < 2:
+        raise BiocountInputError(f"ensemble '{method}' needs at least two members, got {len(val_preds)}; "
+                                 "add forecasters to --models or drop --ensemble")
+    if per == "pooled":
+        w = fit_weights(method, val_preds, y_val)
+        return np.tensordot(np.stack(test_preds, axis=-1), w, axes=([-1], [0])), w
+    F = y_val.shape[-1]
+    W = np.stack([fit_weights(method, [p[..., f] for p in val_preds], y_val[..., f]) for f in range(F)])
+    combined = np.einsum("nhfm,fm->nhf", np.stack(test_preds, axis=-1), W)
+    return combined, W
