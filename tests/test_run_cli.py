@@ -91,7 +91,7 @@ def test_existing_output_needs_overwrite(tmp_path):
 
 
 def test_a_failing_write_leaves_no_folder(tmp_path, monkeypatch):
-    import biocount.run as engine
+    import biocount.engine as engine
 
     def boom(*a, **k):
         raise RuntimeError("disk full")

@@ -36,6 +36,7 @@ _LAZY = {
 _SUBMODULES = {"datasets", "pp", "tl", "pl", "get", "testing", "pseudobulk", "readers", "align", "encoding"}
 
 __all__ = [
+    "run",
     "PLUGIN_API", "BiocountError", "BiocountInputError", "ContractError", "EncoderSpec", "Forecast", "ForecastTask",
     "ForecasterSpec",
     "ModalityData", "ModalityMeta", "NoOptions", "PluginError", "RegistryError", "__version__", "hookimpl",
@@ -45,12 +46,40 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    elif name == "run":
+        value = _run
     elif name in _SUBMODULES:
         value = importlib.import_module(f".{name}", __name__)
     else:
         raise AttributeError(f"module 'biocount' has no attribute {name!r}")
     globals()[name] = value
     return value
+
+
+def _run(config: Any = None, **options: Any):
+    """Run the whole pipeline like ``biocount run``; returns a result with what the CLI writes.
+
+    Parameters
+    ----------
+    config
+        A :class:`biocount.engine.RunConfig`, a dict of options, or a path to a YAML file.
+    **options
+        Options overriding ``config`` (``modalities=["rna", "protein"]``, ``horizon=3``, ...).
+
+    Returns
+    -------
+    :class:`biocount.engine.RunResult` with ``comparison``, ``metrics``, ``forecasts``, ``info`` (run.json)
+    and ``write(out)`` to save the same folder the CLI writes.
+    """
+    from .engine import RunConfig, config_from, run
+
+    if isinstance(config, RunConfig):
+        config = config.model_copy(update=options)
+    elif isinstance(config, dict):
+        config = RunConfig.model_validate({**config, **options})
+    else:
+        config = config_from(config, options)
+    return run(config)
 
 
 def __dir__() -> list[str]:

@@ -130,6 +130,8 @@ class Backtest:
     weights: dict[str, Any] = field(default_factory=dict)
     reference: dict[str, str] = field(default_factory=dict)  # ablation member -> the full model it is tested against
     notes: list[str] = field(default_factory=list)  # what was skipped, e.g. intervals without enough validation data
+    tasks: dict[str, ForecastTask] = field(default_factory=dict)
+    calibration: dict[str, dict[float, np.ndarray]] = field(default_factory=dict)  # name -> level -> q per horizon
 
     def _scales(self) -> tuple[np.ndarray, np.ndarray]:
         s = naive_scale(self.data.y, self.split.train_end)
@@ -146,7 +148,8 @@ class Backtest:
                 out[name] = {}
                 for level in self.levels:
                     try:
-                        lo, up, _ = conformal(fc["val"].mean, self.y_val, val_scale, fc["test"].mean, test_scale, level)
+                        lo, up, q = conformal(fc["val"].mean, self.y_val, val_scale, fc["test"].mean, test_scale, level)
+                        self.calibration.setdefault(name, {})[level] = q
                     except BiocountInputError as exc:  # too little validation data: skip this level, say so
                         if str(exc) not in self.notes:
                             self.notes.append(str(exc))
@@ -159,6 +162,38 @@ class Backtest:
                     out[f"{name}:native"] = native
             self._intervals = out
         return self._intervals
+
+    def future(self) -> dict[str, dict[str, Any]]:
+        """Forecasts beyond the data: from each series' last observed point, for every forecaster.
+
+        Returns name -> {"origins", "mean" (S', H, F), "lower"/"upper" {level: array}} with conformal
+        bounds from the validation calibration.
+        """
+        data = self.data
+        T = data.times.size
+        last = np.array([[s, np.flatnonzero(data.present[s])[-1]] for s in range(data.series.size)
+                         if data.present[s].any()], dtype=int)
+        scale = naive_scale(data.y, self.split.train_end)[last[:, 0]][:, None, :]
+        self.intervals()
+        out: dict[str, dict[str, Any]] = {}
+        for name, model in self.fitted.items():
+            out[name] = {"mean": model.predict(self.tasks[name], last).mean}
+        for name, spec in self.weights.items():
+            stack = np.stack([out[m]["mean"] for m in spec["members"]], axis=-1)
+            w = np.asarray(spec["weights"])
+            out[name] = {"mean": np.tensordot(stack, w, axes=([-1], [0])) if w.ndim == 1
+                         else np.einsum("nhfm,fm->nhf", stack, w)}
+        for name, res in out.items():
+            res["origins"] = last
+            res["lower"], res["upper"] = {}, {}
+            for level, q in self.calibration.get(name, {}).items():
+                half = q[None, :, None] * scale
+                res["lower"][level], res["upper"][level] = res["mean"] - half, res["mean"] + half
+        step = float(np.median(np.diff(data.times))) if T > 1 else 1.0
+        extended = np.concatenate([data.times, data.times[-1] + step * np.arange(1, self.horizon + 1)])
+        for res in out.values():
+            res["times"] = extended[last[:, 1][:, None] + np.arange(1, self.horizon + 1)[None, :]]
+        return out
 
     def _prob_scores(self, name: str, y: np.ndarray, pred: np.ndarray | None, sl=(slice(None),)) -> dict[str, float]:
         scores: dict[str, float] = {}
@@ -269,7 +304,7 @@ def run_backtest(data: Aligned, split: Split, forecasters: dict[str, tuple], *, 
     """
     val, test = origins(data, split, horizon)
     both = np.concatenate([val, test])
-    forecasts, fitted, failed = {}, {}, {}
+    forecasts, fitted, failed, tasks = {}, {}, {}, {}
     for name, entry in forecasters.items():
         component, model = entry[0], entry[1]
         own = entry[2] if len(entry) > 2 and entry[2] is not None else data
@@ -290,7 +325,7 @@ def run_backtest(data: Aligned, split: Split, forecasters: dict[str, tuple], *, 
         n = val.shape[0]
         forecasts[name] = {"val": Forecast(fc.mean[:n], {q: v[:n] for q, v in fc.quantiles.items()}),
                            "test": Forecast(fc.mean[n:], {q: v[n:] for q, v in fc.quantiles.items()})}
-        fitted[name] = model
+        fitted[name], tasks[name] = model, task
     if not forecasts:
         raise PluginError("every forecaster failed: " + "; ".join(failed.values()))
     y_val = targets(data, val, horizon, split.val_end)
@@ -307,4 +342,4 @@ def run_backtest(data: Aligned, split: Split, forecasters: dict[str, tuple], *, 
             forecasts[f"ensemble:{method}"] = {"val": Forecast(val_mean), "test": Forecast(mean)}
             weights[f"ensemble:{method}"] = {"members": members, "per": ensemble_per, "weights": np.asarray(w).tolist()}
     return Backtest(data, split, horizon, val, test, y_val, targets(data, test, horizon), forecasts, fitted, failed,
-                    levels=levels or [0.8, 0.95], weights=weights, reference=reference or {})
+                    levels=levels or [0.8, 0.95], weights=weights, reference=reference or {}, tasks=tasks)

@@ -216,8 +216,8 @@ def run(obj: dict[str, Any], config_file: str | None, **flags: Any) -> None:
       biocount run --modalities rna,protein
       biocount run --data cases.csv --modalities case_count=tabular --horizon 2
     """
-    from .run import config_from, write
-    from .run import run as run_engine
+    from .engine import config_from, write
+    from .engine import run as run_engine
 
     config = config_from(config_file, {k: v for k, v in flags.items() if v is not None})
     from .plugins import load_host

@@ -59,7 +59,8 @@ def canonical_obs(adata: AnnData, *, where: str, time_key: str | None = None,
     t_col = _pick(obs.columns, time_key, TIME_KEYS, "time", where, "time_key")
     if s_col is None:
         raise BiocountInputError(
-            f"{where}: no series column; looked for {', '.join(SERIES_KEYS)}; name yours with --series-key"
+            f"{where}: no series column; looked for {', '.join(SERIES_KEYS)}; name yours with --series-key "
+            "(sample_key= in Python)"
         )
     out = adata.copy() if not adata.isbacked else adata
     out.obs = obs.copy()
@@ -69,7 +70,8 @@ def canonical_obs(adata: AnnData, *, where: str, time_key: str | None = None,
             out.obs = out.obs.drop(columns="time", errors="ignore")
             return out  # static: one row per series
         raise BiocountInputError(
-            f"{where}: no time column; looked for {', '.join(TIME_KEYS)}; name yours with --time-key"
+            f"{where}: no time column; looked for {', '.join(TIME_KEYS)}; name yours with --time-key "
+            "(time_key= in Python)"
         )
     out.obs["time"] = _numeric_time(obs[t_col], t_col, where)
     return out

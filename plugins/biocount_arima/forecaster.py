@@ -138,11 +138,12 @@ def _forecast_series(y: np.ndarray, fit: SeriesFit, origins: np.ndarray, horizon
     return mean, quant, fit
 
 
-def _series_job(ys: np.ndarray, origins: np.ndarray, horizon: int, train_end: int, options: ArimaOptions):
-    """All target features of one series: fit, then forecast at the series' origins."""
+def _series_job(ys: np.ndarray, origins: np.ndarray, horizon: int, train_end: int, options: ArimaOptions,
+                known: list[SeriesFit | None]):
+    """All target features of one series: fit (unless known), then forecast at the series' origins."""
     means, quants, fits = [], [], []
     for f in range(ys.shape[1]):
-        fit = _fit_one(ys[: train_end + 1, f], options)
+        fit = known[f] if known[f] is not None and known[f].params is not None else _fit_one(ys[: train_end + 1, f], options)
         mean, quant, fit = _forecast_series(ys[:, f], fit, origins, horizon, train_end, options)
         means.append(mean)
         quants.append(quant)
@@ -158,7 +159,7 @@ class ArimaForecaster:
         self.fits: dict[tuple[str, str], SeriesFit] = {}
 
     def fit(self, task: ForecastTask) -> ArimaForecaster:
-        self.task = task  # local models: fitted with their first forecasts, per series, in predict
+        self.fits = {}  # local models: fitted per series with the first forecasts (in parallel), then reused
         return self
 
     def predict(self, task: ForecastTask, origins: np.ndarray) -> Forecast:
@@ -175,7 +176,8 @@ class ArimaForecaster:
             rows = rows[np.argsort(origins[rows, 1], kind="stable")]
             jobs.append((s, rows))
         results = Parallel(n_jobs=self.options.n_jobs, backend="loky")(
-            delayed(_series_job)(data.y[s], origins[rows, 1], H, int(task.train_end[s]), self.options)
+            delayed(_series_job)(data.y[s], origins[rows, 1], H, int(task.train_end[s]), self.options,
+                                 [self.fits.get((str(data.series[s]), str(f))) for f in data.target_features])
             for s, rows in jobs)
         last = data.inputs[data.target].values[origins[:, 0], origins[:, 1]][:, data.target_index]
         for (s, rows), (m, q, fits) in zip(jobs, results, strict=True):

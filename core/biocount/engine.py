@@ -114,10 +114,16 @@ class RunResult:
     fitted: dict[str, Any] = field(default_factory=dict)
     backtest: Any = None
 
+    def write(self, out: str | Path | None = None, *, overwrite: bool | None = None) -> Path:
+        """Write the folder ``biocount run`` writes (see :func:`write`)."""
+        return write(self, out, overwrite=overwrite)
+
 
 def _fingerprint(config: RunConfig) -> dict[str, Any]:
     if config.data is None:
         return {"source": "demo", "seed": config.demo_seed}
+    if not Path(config.data).is_file():
+        return {"source": str(config.data)}
     digest = hashlib.sha256()
     with open(config.data, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -137,8 +143,11 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def run(config: RunConfig, *, host: Any = None, log=None) -> RunResult:
-    """Run the whole pipeline (see the module docstring)."""
+def run(config: RunConfig, *, host: Any = None, log=None, data: Any = None) -> RunResult:
+    """Run the whole pipeline (see the module docstring).
+
+    ``data`` (an AnnData, MuData or ``{modality: AnnData}``) replaces reading ``config.data``.
+    """
     from .align import align
     from .backtest import make_split, run_backtest
     from .encode import TrainSelection, encode
@@ -178,7 +187,11 @@ def run(config: RunConfig, *, host: Any = None, log=None) -> RunResult:
     lap("resolve")
 
     log("reading data")
-    if config.data is None:
+    source = "the demo study" if config.data is None else str(config.data)
+    if data is not None:
+        source = "the data"
+        data = as_modalities(data, where="data", time_key=config.time_key, series_key=config.series_key)
+    elif config.data is None:
         from .datasets import demo
 
         data = as_modalities(demo(seed=config.demo_seed), where="demo study")
@@ -186,7 +199,7 @@ def run(config: RunConfig, *, host: Any = None, log=None) -> RunResult:
         data = read(config.data, time_key=config.time_key, series_key=config.series_key, host=host)
     missing = [n for n in names if n not in data]
     if missing:
-        raise BiocountInputError(f"modality '{missing[0]}' is not in {config.data or 'the demo study'}; "
+        raise BiocountInputError(f"modality '{missing[0]}' is not in {source}; "
                                  f"available: {', '.join(data)}")
     if config.time_axis == "index":
         data = _observation_index(data, names)

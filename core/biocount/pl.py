@@ -1,0 +1,135 @@
+"""Plots of stored forecasts (``bc.pl``): matplotlib, colour-blind-safe (Okabe–Ito) colours."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import BiocountInputError
+
+if TYPE_CHECKING:
+    from anndata import AnnData
+    from mudata import MuData
+
+OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
+
+
+def _show(fig: Any, axes: Any, show: bool | None, return_fig: bool) -> Any:
+    import matplotlib.pyplot as plt
+
+    if return_fig:
+        return fig
+    if show is None:
+        import sys
+
+        sc = sys.modules.get("scanpy")
+        show = bool(getattr(sc.settings, "autoshow", True)) if sc is not None else False
+    if show:
+        plt.show()
+        return None
+    return axes
+
+
+def forecast(data: AnnData | MuData, *, features: list[str], key: str = "forecast", series: list[str] | None = None,
+             mod: str | None = None, ax: Any = None, show: bool | None = None, return_fig: bool = False) -> Any:
+    """History, one-step-ahead fitted values, forecast and interval per feature; one panel per feature.
+
+    Parameters
+    ----------
+    data
+        The object :func:`biocount.tl.forecast` wrote into.
+    features
+        Target features to draw, one panel each.
+    key
+        The forecast's ``key_added``.
+    series
+        Series to draw (default: up to the first three), one colour each.
+    mod
+        MuData: the target modality.
+    ax
+        Axes to draw into (one feature only).
+    show
+        Show the figure (default: scanpy's ``autoshow`` when scanpy is imported, else no).
+    return_fig
+        Return the Figure.
+
+    Returns
+    -------
+    The Axes (a list for several features) when not shown, the Figure with ``return_fig=True``, else None.
+    """
+    import matplotlib.pyplot as plt
+
+    from .get import forecast_df
+
+    df = forecast_df(data, key=key, mod=mod, features=features)
+    chosen = series if series is not None else list(dict.fromkeys(df["series"]))[:3]
+    unknown = sorted(set(chosen) - set(df["series"]))
+    if unknown:
+        raise BiocountInputError(f"series {', '.join(unknown)} not in forecast '{key}'")
+    if ax is not None and len(features) != 1:
+        raise BiocountInputError("ax= takes one feature; pass one feature or let biocount make the figure")
+    if ax is None:
+        fig, axes = plt.subplots(1, len(features), figsize=(4.2 * len(features), 3.2), squeeze=False)
+        axes = list(axes[0])
+    else:
+        fig, axes = ax.figure, [ax]
+    for a, feature in zip(axes, features, strict=True):
+        part = df[df["feature"] == feature]
+        for i, name in enumerate(chosen):
+            colour = OKABE_ITO[i % len(OKABE_ITO)]
+            rows = part[part["series"] == name]
+            hist, fut = rows[rows["kind"] == "fitted"], rows[rows["kind"] == "forecast"]
+            a.plot(hist["time"], hist["observed"], "o-", color=colour, ms=3, lw=1, label=f"{name} observed")
+            fitted = hist[hist["mean"].notna()]
+            a.plot(fitted["time"], fitted["mean"], "x", color=colour, ms=4, alpha=0.8,
+                   label="one-step forecasts" if i == 0 else None)
+            if len(fut):
+                a.plot(fut["time"], fut["mean"], "--", color=colour, lw=1.5, label=f"{name} forecast")
+                if fut["lower"].notna().any():
+                    a.fill_between(fut["time"], fut["lower"], fut["upper"], color=colour, alpha=0.18, lw=0)
+        a.set_title(str(feature))
+        a.set_xlabel("time")
+        a.spines[["top", "right"]].set_visible(False)
+    axes[0].set_ylabel("value (encoder scale)")
+    axes[-1].legend(frameon=False, fontsize=7, loc="best")
+    fig.tight_layout()
+    return _show(fig, axes if len(axes) > 1 else axes[0], show, return_fig)
+
+
+def compare(data: AnnData | MuData, *, keys: list[str], metric: str = "mse", mod: str | None = None, ax: Any = None,
+            show: bool | None = None, return_fig: bool = False) -> Any:
+    """Bars of one metric per stored forecast, marked * (p < 0.05) / ** (p < 0.01) by the DM test
+    against the reference key (see :func:`biocount.tl.compare`).
+
+    Parameters
+    ----------
+    data, keys, mod
+        As for :func:`biocount.tl.compare`.
+    metric
+        A column of the comparison: mse, rmse, mae, r2, mase, smape, coverage_80, crps, ...
+    ax, show, return_fig
+        As for :func:`forecast`.
+    """
+    import matplotlib.pyplot as plt
+
+    from .tl import compare as tl_compare
+
+    table = tl_compare(data, keys=keys, mod=mod)
+    if metric not in table:
+        raise BiocountInputError(f"metric '{metric}' is not in the comparison; available: "
+                                 f"{', '.join(c for c in table.columns if c not in ('method',))}")
+    fig, a = (plt.subplots(figsize=(1.2 + 0.9 * len(keys), 3.0)) if ax is None else (ax.figure, ax))
+    values = table[metric].to_numpy(dtype=float)
+    a.bar(range(len(keys)), values, color=[OKABE_ITO[i % len(OKABE_ITO)] for i in range(len(keys))])
+    for i, k in enumerate(table.index):
+        p = table.loc[k].get("dm_p", np.nan)
+        mark = "**" if p < 0.01 else "*" if p < 0.05 else ""
+        if mark:
+            a.text(i, values[i], mark, ha="center", va="bottom")
+    a.set_xticks(range(len(keys)), list(table.index), rotation=30, ha="right")
+    a.set_ylabel(metric)
+    a.set_title(f"vs {table.attrs['reference']}: * p<0.05, ** p<0.01 (DM)", fontsize=8)
+    a.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    return _show(fig, a, show, return_fig)

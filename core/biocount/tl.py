@@ -1,0 +1,281 @@
+"""Tools: forecast and compare inside scanpy workflows (``bc.tl``). One engine with the CLI."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from ._logging import sync_verbosity
+from .errors import BiocountInputError
+
+if TYPE_CHECKING:
+    from anndata import AnnData
+    from mudata import MuData
+
+MARK = "biocount"  # uns[key]["params"]["biocount"] marks results this package wrote
+
+
+def _is_ours(entry: Any) -> bool:
+    return isinstance(entry, dict) and isinstance(entry.get("params"), dict) and MARK in entry["params"]
+
+
+def _guard_key(adata: AnnData, key: str) -> None:
+    if key in adata.uns and not _is_ours(adata.uns[key]):
+        raise BiocountInputError(f"uns['{key}'] already holds a result of another kind (e.g. a scanpy tool's); "
+                                 f"choose another key_added, e.g. key_added='{key}_biocount'")
+
+
+def _modalities(data: AnnData | MuData, mods: list[str] | None) -> tuple[dict[str, AnnData], list[str]]:
+    import mudata as md
+
+    if isinstance(data, md.MuData):
+        names = list(mods) if mods is not None else list(data.mod)
+        missing = [m.split("=")[0] for m in names if m.split("=")[0] not in data.mod]
+        if missing:
+            raise BiocountInputError(f"modality '{missing[0]}' is not in the MuData; available: {', '.join(data.mod)}")
+        return {m.split("=")[0]: data.mod[m.split("=")[0]] for m in names}, names
+    names = list(mods) if mods is not None else ["rna"]
+    if len(names) != 1:
+        raise BiocountInputError(f"an AnnData holds one modality; mods={names} names {len(names)} "
+                                 "(pass a MuData for several)")
+    return {names[0].split("=")[0]: data}, names
+
+
+def forecast(
+    data: AnnData | MuData,
+    *,
+    method: str = "lstm",
+    mods: list[str] | None = None,
+    target: str | None = None,
+    horizon: int = 3,
+    lookback: int = 8,
+    key_added: str = "forecast",
+    random_state: int = 0,
+    copy: bool = False,
+    time_key: str | None = None,
+    sample_key: str | None = None,
+    split: str = "time",
+    test_size: int | None = None,
+    val_size: int | None = None,
+    levels: list[float] | None = None,
+    members: list[str] | None = None,
+    options: dict[str, dict[str, Any]] | None = None,
+    n_jobs: int = 1,
+) -> AnnData | MuData | None:
+    """Backtest a forecaster and forecast beyond the data; results go into the object.
+
+    Parameters
+    ----------
+    data
+        One row per series x time for the target (e.g. from :func:`biocount.pp.timecourse`); a MuData may
+        hold single-cell input modalities. Works in place unless ``copy=True``.
+    method
+        ``"lstm"``, ``"arima"``, ``"naive"``, any installed forecaster, or ``"ensemble:mean"``,
+        ``"ensemble:inverse"``, ``"ensemble:stack"`` (of ``members``).
+    mods
+        MuData: modalities to use (default: all). AnnData: the one modality it is (default ``["rna"]``).
+        ``"name=encoder"`` picks the encoder, e.g. ``["counts=tabular"]``.
+    target
+        Modality to forecast, or ``"protein:P01,protein:P02"`` (default: protein if present, else the first).
+    horizon, lookback
+        Grid steps forecast, and of history the LSTM sees.
+    key_added
+        Results go to ``uns[key_added]``, ``var[f"{key_added}_mae"]`` (and ``_rmse``, ``_mse``),
+        ``layers[f"{key_added}_fitted"]`` (one-step-ahead forecasts at validation and test points) and
+        ``layers[f"{key_added}_observed"]`` (the target on the forecasts' scale, the encoder's: e.g.
+        log1p(counts / size factor) for rna; ``uns[key_added]["params"]["scale"]`` names it).
+    random_state
+        Seed: same seed, same data, same CPU -> same numbers.
+    copy
+        Return a modified copy instead of writing into ``data``.
+    time_key, sample_key
+        ``obs`` columns for time and series (defaults: time/day/timepoint/hour, series_id/series/sample/donor/subject).
+    split, test_size, val_size, levels, members, options, n_jobs
+        As for ``biocount run`` (docs/cli.md); ``options`` per component, e.g. ``{"lstm": {"hidden": 64}}``.
+
+    Returns
+    -------
+    None, or the modified copy when ``copy=True``. ``uns[key_added]`` holds ``params``, ``series``,
+    ``features``, ``time`` (series x horizon), ``mean`` (series x horizon x features), ``lower``/``upper``
+    (levels x series x horizon x features), ``metrics`` and per-origin ``losses`` used by :func:`compare`.
+    """
+    import mudata as md
+
+    from .engine import RunConfig, run
+
+    log = sync_verbosity()
+    md.set_options(pull_on_update=False)
+    if copy:
+        data = data.copy()
+    modalities, names = _modalities(data, mods)
+    ensemble = method.split(":", 1)[1] if method.startswith("ensemble:") else None
+    config = RunConfig(
+        modalities=names, target=target, horizon=horizon, lookback=lookback,
+        models=list(members or ["lstm", "arima", "naive"]) if ensemble else [method],
+        ensemble=[ensemble] if ensemble else [], split=split, test_size=test_size, val_size=val_size,
+        levels=levels or [0.8, 0.95], seed=random_state, jobs=n_jobs, quiet=True, options=options or {},
+        time_key=time_key, series_key=sample_key,
+    )
+    tname, _ = config.target_spec()
+    if tname not in modalities:
+        raise BiocountInputError(f"target modality '{tname}' is not among mods: {', '.join(modalities)}")
+    tdata = modalities[tname]
+    _guard_key(tdata, key_added)
+    log.info(f"forecasting {tname} with {method}")
+    result = run(config, data=modalities, log=log.debug)
+    bt = result.backtest
+    name = method if not ensemble else f"ensemble:{ensemble}"
+    if name in bt.failed:
+        raise BiocountInputError(bt.failed[name])
+    _store(tdata, result, name, key_added, method)
+    if isinstance(data, md.MuData):
+        data.uns[key_added] = {"params": tdata.uns[key_added]["params"], "mod": tname}
+    for note in result.info.get("notes", []):
+        log.warning(note)
+    return data if copy else None
+
+
+def _rows(adata: AnnData, sample_col: str, time_col: str) -> pd.Series:
+    keys = pd.MultiIndex.from_arrays([adata.obs[sample_col].astype(str).to_numpy(),
+                                      pd.to_numeric(adata.obs[time_col]).to_numpy(dtype=float)])
+    if keys.duplicated().any():
+        raise BiocountInputError("the target modality has several rows per series and time; aggregate cells "
+                                 "first with bc.pp.timecourse")
+    return pd.Series(np.arange(adata.n_obs), index=keys)
+
+
+def _store(adata: AnnData, result: Any, name: str, key: str, method: str) -> None:
+    from .readers import SERIES_KEYS, TIME_KEYS
+
+    bt, cfg = result.backtest, result.config
+    data = bt.data
+    features = data.target_features.astype(str)
+    future = bt.future()[name]
+    levels = sorted(future["lower"])
+    sample_col = cfg.series_key or next(k for k in SERIES_KEYS if k in adata.obs)
+    time_col = cfg.time_key or next(k for k in TIME_KEYS if k in adata.obs)
+    rows = _rows(adata, sample_col, time_col)
+    overall = result.comparison.loc[name]
+    per_feature = result.metrics[(result.metrics.forecaster == name) & (result.metrics.scope == "feature")]
+    units = [f"{data.series[s]}|{data.times[t]:g}" for s, t in bt.test_origins]
+    from .metrics import loss_by_unit
+
+    losses = loss_by_unit(bt.y_test, bt.forecasts[name]["test"].mean, np.asarray(units))
+    params = {
+        MARK: result.info["biocount"], "method": method, "target": data.target, "horizon": int(cfg.horizon),
+        "lookback": int(cfg.lookback), "random_state": int(cfg.seed), "split": cfg.split,
+        "levels": [float(x) for x in levels], "modalities": list(result.info["modalities"]),
+        "time_key": time_col, "sample_key": sample_col, "test_start_time": float(data.times[bt.split.test_start]),
+        "scale": str(result.info["modalities"][data.target]["normalisation"]),
+    }
+    entry = {
+        "params": params,
+        "series": data.series[future["origins"][:, 0]].astype(str),
+        "features": features,
+        "time": future["times"].astype(float),
+        "mean": future["mean"].astype(np.float32),
+        "metrics": {k: float(v) for k, v in overall.items() if isinstance(v, (int, float, np.floating)) and np.isfinite(v)},
+        "losses": {"units": np.asarray(losses.index, dtype=str), "loss": losses.to_numpy(dtype=float)},
+    }
+    if levels:
+        entry["lower"] = np.stack([future["lower"][lv] for lv in levels]).astype(np.float32)
+        entry["upper"] = np.stack([future["upper"][lv] for lv in levels]).astype(np.float32)
+    adata.uns[key] = entry
+    for metric in ("mae", "rmse", "mse"):
+        col = pd.Series(np.nan, index=adata.var_names, dtype=float)
+        col.loc[per_feature["feature"].to_numpy()] = per_feature[metric].to_numpy()
+        adata.var[f"{key}_{metric}"] = col.to_numpy()
+    fitted = np.full(adata.shape, np.nan, dtype=np.float32)
+    observed = np.full(adata.shape, np.nan, dtype=np.float32)
+    column = {f: i for i, f in enumerate(adata.var_names)}
+    cols = np.array([column[f] for f in features])
+    s_idx, t_idx = np.nonzero(data.present)
+    where = rows.reindex(pd.MultiIndex.from_arrays([data.series[s_idx].astype(str), data.times[t_idx]])).to_numpy()
+    have = ~np.isnan(where)
+    observed[np.ix_(where[have].astype(int), cols)] = data.y[s_idx[have], t_idx[have]]
+    adata.layers[f"{key}_observed"] = observed  # the target on the forecasts' scale (the encoder's)
+    for part, orig in (("val", bt.val_origins), ("test", bt.test_origins)):
+        nxt = orig[:, 1] + 1
+        ok = nxt < data.times.size
+        keys = pd.MultiIndex.from_arrays([data.series[orig[ok, 0]].astype(str), data.times[nxt[ok]]])
+        where = rows.reindex(keys).to_numpy()
+        have = ~np.isnan(where)
+        values = bt.forecasts[name][part].mean[ok][have, 0, :]
+        fitted[np.ix_(where[have].astype(int), cols)] = values
+    adata.layers[f"{key}_fitted"] = fitted
+
+
+def compare(data: AnnData | MuData, *, keys: list[str], mod: str | None = None, reference: str | None = None,
+            key_added: str = "forecast_comparison") -> pd.DataFrame:
+    """Compare forecasts stored by :func:`forecast` under ``keys`` (same target, horizon and split).
+
+    Parameters
+    ----------
+    data
+        The object the forecasts were stored in.
+    keys
+        ``key_added`` values of earlier :func:`forecast` calls.
+    mod
+        MuData: the target modality (default: the one the first key recorded).
+    reference
+        Key to test the others against with Diebold–Mariano (default: the first ARIMA key, else the first key).
+    key_added
+        The comparison is also stored in ``uns[key_added]``.
+
+    Returns
+    -------
+    DataFrame indexed by key: the metrics, and ``dm_stat``/``dm_p`` against the reference.
+    """
+    from .metrics import dm_test
+
+    adata = _target(data, keys[0], mod)
+    entries = {}
+    for k in keys:
+        if k not in adata.uns or not _is_ours(adata.uns[k]):
+            found = [x for x in adata.uns if _is_ours(adata.uns[x])]
+            raise BiocountInputError(f"no biocount forecast under uns['{k}']; available: {', '.join(found) or 'none'}")
+        entries[k] = adata.uns[k]
+    first = entries[keys[0]]["params"]
+    for k, e in entries.items():
+        p = e["params"]
+        if (p["target"], int(p["horizon"]), p["split"], float(p["test_start_time"])) != \
+                (first["target"], int(first["horizon"]), first["split"], float(first["test_start_time"])):
+            raise BiocountInputError(f"'{k}' was not scored on the same origins as '{keys[0]}' (target, horizon or "
+                                     "split differ); rerun bc.tl.forecast with the same settings")
+    if reference is None:
+        reference = next((k for k, e in entries.items() if e["params"]["method"] == "arima"), keys[0])
+    ref = entries[reference]["losses"]
+    ref_loss = pd.Series(np.asarray(ref["loss"], dtype=float), index=np.asarray(ref["units"]).astype(str))
+    rows = []
+    for k, e in entries.items():
+        row = {"key": k, "method": e["params"]["method"], **{m: float(v) for m, v in dict(e["metrics"]).items()
+                                                            if not m.startswith("dm_")}}
+        if k != reference:
+            mine = pd.Series(np.asarray(e["losses"]["loss"], dtype=float),
+                             index=np.asarray(e["losses"]["units"]).astype(str))
+            row["dm_stat"], row["dm_p"], _ = dm_test(mine, ref_loss, int(first["horizon"]))
+        rows.append(row)
+    table = pd.DataFrame(rows).set_index("key")
+    table.attrs["reference"] = reference
+    stored = table.reset_index()
+    stored["reference"] = reference
+    adata.uns[key_added] = stored
+    return table
+
+
+def _target(data: AnnData | MuData, key: str, mod: str | None) -> AnnData:
+    import mudata as md
+
+    if not isinstance(data, md.MuData):
+        return data
+    if mod is None:
+        entry = data.uns.get(key)
+        if isinstance(entry, dict) and "mod" in entry:
+            mod = str(entry["mod"])
+        else:
+            raise BiocountInputError(f"no biocount forecast under mdata.uns['{key}']; pass mod= to name the modality")
+    if mod not in data.mod:
+        raise BiocountInputError(f"modality '{mod}' is not in the MuData; available: {', '.join(data.mod)}")
+    return data.mod[mod]
