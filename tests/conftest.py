@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["biocount.testing"]
+
 
 @dataclass
 class FakeDist:
@@ -88,3 +90,12 @@ def demo_modalities(demo_study):
     from biocount.readers import as_modalities
 
     return as_modalities(demo_study, where="demo")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_user_config(tmp_path_factory, monkeypatch):
+    """Tests never read or write the real ~/.config/biocount/registry.yaml."""
+    monkeypatch.setenv("BIOCOUNT_CONFIG_DIR", str(tmp_path_factory.mktemp("config")))
+    monkeypatch.delenv("BIOCOUNT_REGISTRY", raising=False)
+    monkeypatch.delenv("BIOCOUNT_LOAD_PLUGINS", raising=False)
+    monkeypatch.delenv("BIOCOUNT_STRICT_PLUGINS", raising=False)

@@ -41,7 +41,7 @@ def test_run_end_to_end_on_a_real_long_csv(shared_data, tmp_path, fast_config):
     info = json.loads((out / "run.json").read_text())
     assert info["plugins"]["encoders"]["follicle_count"] == "biocount:tabular"
     assert info["plugins"]["forecasters"]["arima"]["component"] == "biocount:arima"
-    assert len(info["data"]["sha256"]) == 64 and info["registry"]["sha256"]
+    assert len(info["data"][0]["sha256"]) == 64 and info["registry"]["sha256"]
     assert {"read", "encode", "align", "fit+backtest"} <= set(info["timings_s"])
     assert info["device"] == "cpu" and "torch" in info["versions"]
     assert "lstm" in result.output and "DM vs arima" in result.output
@@ -183,3 +183,20 @@ def test_series_at_unrelated_times_get_a_hint(shared_data, tmp_path):
                     "--modalities", "follicle_count=tabular", "--models", "naive", "--horizon", "1",
                     "--levels", "0.5", "--out", out, "--quiet")
     assert "consider --time-axis index" in result.output
+
+
+def test_data_from_several_files_is_merged(tmp_path, demo_study, fast_config):
+    import pandas as pd
+
+    extra = tmp_path / "lipids.csv"
+    rows = [(d, t, f"L{i}", float(10 + i + (t % 5))) for d in demo_study["protein"].obs["donor"].unique()
+            for t in demo_study.uns["demo"]["times"] for i in range(3)]
+    pd.DataFrame(rows, columns=["series_id", "time", "feature", "value"]).assign(modality="lipids").to_csv(extra, index=False)
+    out = tmp_path / "o"
+    result = invoke("run", "--data", "demo", "--data", extra, "--modalities", "rna,lipids=tabular", "--target", "lipids",
+                    "--models", "naive,arima", "--config", fast_config, "--out", out)
+    assert result.exit_code == 0, result.output
+    info = json.loads((out / "run.json").read_text())
+    assert [d["source"] for d in info["data"]] == ["demo", str(extra)]
+    again = invoke("run", "--data", extra, "--data", extra, "--modalities", "lipids=tabular", "--out", tmp_path / "x")
+    assert again.exit_code == 2 and "modality 'lipids' is in both" in again.output

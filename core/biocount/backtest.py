@@ -41,6 +41,23 @@ class Split:
     train_until: float | None  # encoders: learn from times <= this (time split)
     train_series_ids: frozenset[str] | None  # encoders: learn from these series (series split)
 
+    def regrid(self, times_before: np.ndarray, series_before: np.ndarray, times: np.ndarray,
+               series: np.ndarray) -> Split:
+        """The same split on another grid (encoders may drop rows, e.g. QC injections), by time.
+
+        Cutoffs keep their times: a training part ends at the last grid time not after the old one, so
+        nothing fitted later sees more than the encoders did.
+        """
+        if np.array_equal(times_before, times) and np.array_equal(series_before, series):
+            return self
+        old = {s: i for i, s in enumerate(series_before.tolist())}
+        idx = np.array([old[s] for s in series.tolist()])
+        train_end = np.searchsorted(times, times_before[self.train_end[idx]], side="right") - 1
+        val_end = np.searchsorted(times, times_before[self.val_end[idx]], side="right") - 1
+        test_start = int(np.searchsorted(times, times_before[self.test_start], side="left"))
+        return Split(self.kind, train_end, val_end, test_start, self.train_series[idx], self.train_until,
+                     self.train_series_ids)
+
     def summary(self, times: np.ndarray, series: np.ndarray) -> dict[str, Any]:
         return {"kind": self.kind, "test_start_time": float(times[self.test_start]),
                 "train_end_time": float(times[int(self.train_end[self.train_series].max())]),

@@ -101,6 +101,50 @@ def plugins_list(obj: dict[str, Any], as_json: bool, show_all: bool) -> None:
         sys.exit(2)
 
 
+@plugins.command("new")
+@click.argument("name")
+@click.option("--modality", required=True, help="The modality name users will type, e.g. lipidomics.")
+@click.option("--dir", "directory", default=".", type=click.Path(file_okay=False), show_default=True,
+              help="Where to create biocount-NAME/.")
+def plugins_new(name: str, modality: str, directory: str) -> None:
+    """Scaffold an installable encoder plugin distribution biocount-NAME with tests and an example table."""
+    from .scaffold import new_plugin
+
+    root = new_plugin(name, modality, directory)
+    click.echo(f"created {root}/\nnext: pip install -e '{root}[test]' && (cd {root} && python -m pytest) "
+               f"&& biocount plugins enable {root.name}")
+
+
+@plugins.command("enable")
+@click.argument("dist")
+def plugins_enable(dist: str) -> None:
+    """Let DIST load: sets enabled: true in your registry (created on first use)."""
+    _set_enabled(dist, True)
+
+
+@plugins.command("disable")
+@click.argument("dist")
+def plugins_disable(dist: str) -> None:
+    """Stop DIST from loading: sets enabled: false in your registry."""
+    _set_enabled(dist, False)
+
+
+def _set_enabled(dist: str, enabled: bool) -> None:
+    import importlib.metadata as md
+
+    from packaging.utils import canonicalize_name
+
+    from .errors import BiocountInputError
+    from .registry import set_enabled
+
+    installed = {canonicalize_name(ep.dist.name) for ep in md.entry_points(group="biocount") if ep.dist}
+    if enabled and canonicalize_name(dist) not in installed:
+        raise BiocountInputError(f"no installed distribution '{dist}' has a 'biocount' entry point; "
+                                 f"install it first (pip install {dist}) into {sys.executable}")
+    path = set_enabled(dist, enabled)
+    click.echo(f"{'enabled' if enabled else 'disabled'} {dist} in {path}")
+
+
 @plugins.command("validate")
 @click.argument("dist")
 @click.pass_obj
@@ -167,7 +211,9 @@ def datasets_make(name: str, out: str, seed: int, overwrite: bool) -> None:
 
 
 _RUN_OPTIONS = [
-    ("--data", "data", click.Path(dir_okay=False), "Study file: .h5mu, .h5ad, .csv or .tsv (default: the demo study)."),
+    ("--data", "data", click.Path(dir_okay=False),
+     "Study file: .h5mu, .h5ad, .csv or .tsv; repeat to merge modalities of several files; 'demo' is the demo "
+     "study (default)."),
     ("--modalities", "modalities", str, "Comma list of modalities, e.g. rna,protein; 'name=encoder' picks the encoder."),
     ("--target", "target", str, "Modality to forecast, or features: protein:P01,protein:P07 (default protein)."),
     ("--horizon", "horizon", int, "Grid steps forecast from each origin [default: 3]."),
@@ -195,7 +241,8 @@ _RUN_OPTIONS = [
 
 def _run_options(func):
     for flag, name, kind, text in reversed(_RUN_OPTIONS):
-        func = click.option(flag, name, type=kind, default=None, help=text)(func)
+        extra = {"multiple": True, "default": ()} if name == "data" else {"default": None}
+        func = click.option(flag, name, type=kind, help=text, **extra)(func)
     return func
 
 
@@ -219,7 +266,8 @@ def run(obj: dict[str, Any], config_file: str | None, **flags: Any) -> None:
     from .engine import config_from, write
     from .engine import run as run_engine
 
-    config = config_from(config_file, {k: v for k, v in flags.items() if v is not None})
+    config = config_from(config_file, {k: (list(v) if k == "data" else v) for k, v in flags.items()
+                                       if v is not None and v != ()})
     from .plugins import load_host
 
     host = load_host(obj["registry"])

@@ -23,7 +23,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ._version import PLUGIN_API, __version__
-from .errors import BiocountInputError
+from .errors import BiocountInputError, PluginError
 
 
 class RunConfig(BaseModel):
@@ -31,7 +31,9 @@ class RunConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    data: Path | None = Field(default=None, description="Study file (.h5mu, .h5ad, .csv, .tsv); none: the demo study.")
+    data: list[str] = Field(default_factory=list,
+                            description="Study files (.h5mu, .h5ad, .csv, .tsv), merged; 'demo' is the demo study; "
+                                        "none: the demo study.")
     modalities: list[str] = Field(default=["rna", "protein"],
                                   description="Modalities to use; 'name=encoder' overrides the registry's mapping.")
     target: str | None = Field(default=None, description="'protein' or 'protein:P01,protein:P07'; default protein, "
@@ -63,6 +65,15 @@ class RunConfig(BaseModel):
                                     "(for series measured at unrelated times).")
     options: dict[str, dict[str, Any]] = Field(default_factory=dict,
                                                description="Per component (encoder or forecaster name): its options.")
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _data_list(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        if isinstance(value, (str, Path)):
+            return [str(value)]
+        return [str(v) for v in value]
 
     @field_validator("levels", mode="before")
     @classmethod
@@ -119,16 +130,22 @@ class RunResult:
         return write(self, out, overwrite=overwrite)
 
 
-def _fingerprint(config: RunConfig) -> dict[str, Any]:
-    if config.data is None:
-        return {"source": "demo", "seed": config.demo_seed}
-    if not Path(config.data).is_file():
-        return {"source": str(config.data)}
-    digest = hashlib.sha256()
-    with open(config.data, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return {"source": str(config.data), "sha256": digest.hexdigest(), "bytes": config.data.stat().st_size}
+def _fingerprint(config: RunConfig) -> list[dict[str, Any]]:
+    out = []
+    for source in config.data or ["demo"]:
+        if source == "demo":
+            out.append({"source": "demo", "seed": config.demo_seed})
+            continue
+        path = Path(source)
+        if not path.is_file():
+            out.append({"source": source})
+            continue
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        out.append({"source": source, "sha256": digest.hexdigest(), "bytes": path.stat().st_size})
+    return out
 
 
 def _versions() -> dict[str, str]:
@@ -187,16 +204,23 @@ def run(config: RunConfig, *, host: Any = None, log=None, data: Any = None) -> R
     lap("resolve")
 
     log("reading data")
-    source = "the demo study" if config.data is None else str(config.data)
+    sources = config.data or ["demo"]
+    source = "the data" if data is not None else " + ".join("the demo study" if s == "demo" else s for s in sources)
     if data is not None:
-        source = "the data"
         data = as_modalities(data, where="data", time_key=config.time_key, series_key=config.series_key)
-    elif config.data is None:
-        from .datasets import demo
-
-        data = as_modalities(demo(seed=config.demo_seed), where="demo study")
     else:
-        data = read(config.data, time_key=config.time_key, series_key=config.series_key, host=host)
+        data, origin = {}, {}
+        for src in sources:
+            if src == "demo":
+                from .datasets import demo
+
+                part = as_modalities(demo(seed=config.demo_seed), where="demo study")
+            else:
+                part = read(src, time_key=config.time_key, series_key=config.series_key, host=host)
+            for mod, adata in part.items():
+                if mod in data:
+                    raise BiocountInputError(f"modality '{mod}' is in both {origin[mod]} and {src}; rename one of them")
+                data[mod], origin[mod] = adata, src
     missing = [n for n in names if n not in data]
     if missing:
         raise BiocountInputError(f"modality '{missing[0]}' is not in {source}; "
@@ -217,9 +241,11 @@ def run(config: RunConfig, *, host: Any = None, log=None, data: Any = None) -> R
                         options=config.options, overrides=overrides)
     lap("encode")
     aligned = align(encoded, target=target, target_features=target_features)
-    if not np.array_equal(aligned.times, times) or not np.array_equal(aligned.series, series):
-        raise BiocountInputError(f"target modality '{target}' lost time points or series in encoding; "
-                                 "check its encoder's output")
+    unknown = np.setdiff1d(aligned.series, series)
+    if unknown.size or np.setdiff1d(aligned.times, times).size:
+        raise PluginError(f"the encoder of target modality '{target}' invented series or time points "
+                          f"({', '.join(map(str, unknown[:3])) or 'times'}); it may only keep or drop rows")
+    split = split.regrid(times, series, aligned.times, aligned.series)
     shared = float(aligned.present.mean())
     if shared < 0.5:
         aligned.report.append(f"series are measured at different times: each covers {shared:.0%} of the shared grid "

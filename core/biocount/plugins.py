@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib.metadata as md
 import importlib.util
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -55,6 +56,7 @@ class PluginRecord:
     status: Status = "loaded"
     error: str | None = None
     components: list[Component] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # e.g. a hook argument that is deprecated
 
     @property
     def label(self) -> str:
@@ -73,6 +75,7 @@ class PluginRecord:
             "status": self.status,
             "error": self.error,
             "provides": [c.describe() for c in self.components],
+            "warnings": self.warnings,
         }
 
 
@@ -156,7 +159,8 @@ class Host:
             return "incompatible", f"installed {version} does not meet the registry's '{entry.version}'"
         return None
 
-    def _load_entry_points(self, entry_points: list[md.EntryPoint], only: set[str] | None) -> None:
+    def _load_entry_points(self, entry_points: list[md.EntryPoint], only: set[str] | None,
+                           report_missing: bool = True) -> None:
         allow = _env_allow_list()
         for ep in sorted(entry_points, key=lambda e: (canonicalize_name(e.dist.name if e.dist else ""), e.name)):
             dist = canonicalize_name(ep.dist.name) if ep.dist else "unknown"
@@ -173,7 +177,10 @@ class Host:
                 continue
             try:
                 plugin = ep.load()
-                self.pm.register(plugin, name=f"{dist}:{ep.name}")
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    self.pm.register(plugin, name=f"{dist}:{ep.name}")  # pluggy's warn_on_impl(_args) fire here
+                record.warnings += [str(w.message) for w in caught]
             except (Exception, SystemExit) as exc:
                 record.fail("broken", f"cannot load entry point '{ep.name} = {ep.value}': {_one_line(exc)}")
                 continue
@@ -181,7 +188,7 @@ class Host:
             if unknown:
                 self.pm.unregister(plugin)
                 record.fail("incompatible", f"implements unknown hook(s) {', '.join(unknown)}; upgrade biocount")
-        for name in sorted(self.registry.plugins) if only is None else []:
+        for name in sorted(self.registry.plugins) if only is None and report_missing else []:
             if not any(r.dist == name for r in self.records):
                 self.records.append(
                     PluginRecord(name=name, dist=name, version="-", target="-", status="missing",
@@ -212,14 +219,40 @@ class Host:
                 f"{where}: plugins.{record.dist}.options.{spec.name}.{_first_error(exc)}"
             ) from None
 
-    def _call_register_hooks(self) -> None:
+    def add_plugin(self, plugin: Any, *, name: str = "test-plugin", dist: str = "test-plugin",
+                   version: str = "0.0") -> PluginRecord:
+        """Register a plugin object in this host now (tests, notebooks); returns its record.
+
+        The plugin goes through the same checks as an installed one; a failure marks it broken.
+        """
+        record = PluginRecord(name=name, dist=canonicalize_name(dist), version=version, target=repr(plugin))
+        self.records.append(record)
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                self.pm.register(plugin, name=f"{record.dist}:{name}")
+            record.warnings += [str(w.message) for w in caught]
+        except Exception as exc:
+            record.fail("broken", _one_line(exc))
+            return record
+        self._call_register_hooks(only={f"{record.dist}:{name}"})
+        return record
+
+    def remove_plugin(self, record: PluginRecord) -> None:
+        """Undo :meth:`add_plugin`."""
+        key = f"{record.dist}:{record.name}"
+        if self.pm.get_plugin(key) is not None:
+            self.pm.unregister(name=key)
+        self.records = [r for r in self.records if r is not record]
+
+    def _call_register_hooks(self, only: set[str] | None = None) -> None:
         by_plugin = {f"{r.dist}:{r.name}": r for r in self.records}
         hooks = [(self.pm.hook.biocount_register_encoders, EncoderSpec),
                  (self.pm.hook.biocount_register_forecasters, ForecasterSpec)]
         for caller, spec_type in hooks:
             for impl in reversed(caller.get_hookimpls()):  # registration order
                 record = by_plugin[impl.plugin_name]
-                if record.status != "loaded":
+                if record.status != "loaded" or (only is not None and impl.plugin_name not in only):
                     continue
                 collected: list[Spec] = []
 
@@ -348,7 +381,8 @@ def load_host(registry: str | Path | None = None, *, strict: bool | None = None,
         loaded, error = None, str(exc)
     host = Host(loaded, error, strict_from_env() if strict is None else strict)
     eps = list(md.entry_points(group=GROUP)) if entry_points is None else entry_points
-    host._load_entry_points(eps, None if only is None else {canonicalize_name(d) for d in only})
+    host._load_entry_points(eps, None if only is None else {canonicalize_name(d) for d in only},
+                            report_missing=entry_points is None)  # given entry points: discovery is off
     core = PluginRecord(name="core", dist="biocount", version=__version__, target=CORE)
     host.records.insert(0, core)
     from . import _builtins

@@ -22,6 +22,7 @@ from .errors import RegistryError
 
 SCHEMA_VERSION = 1
 ENV_REGISTRY = "BIOCOUNT_REGISTRY"
+ENV_CONFIG_DIR = "BIOCOUNT_CONFIG_DIR"
 
 
 def _check_specifier(value: str, what: str) -> str:
@@ -117,6 +118,19 @@ def default_registry_path() -> Path:
     return Path(__file__).resolve().parents[2] / "registry.yaml"
 
 
+def user_registry_path() -> Path:
+    """The user's own registry, edited by ``biocount plugins enable/disable``.
+
+    ``$BIOCOUNT_CONFIG_DIR/registry.yaml``, else ``$XDG_CONFIG_HOME/biocount/registry.yaml``, else
+    ``~/.config/biocount/registry.yaml``.
+    """
+    base = os.environ.get(ENV_CONFIG_DIR)
+    if base:
+        return Path(base) / "registry.yaml"
+    xdg = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(xdg) / "biocount" / "registry.yaml"
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
@@ -154,9 +168,10 @@ def _first_error(exc: ValidationError) -> str:
 
 
 def load_registry(path: str | Path | None = None) -> LoadedRegistry:
-    """Read the default registry, layered with the user's file (``path`` or ``$BIOCOUNT_REGISTRY``).
+    """Read the default registry, layered with the user's registry (:func:`user_registry_path`, if it
+    exists) and then a given file (``path`` or ``$BIOCOUNT_REGISTRY``).
 
-    The user's file overrides the default key by key (mappings merge, other values replace).
+    Each layer overrides the ones below key by key (mappings merge, other values replace).
 
     Raises
     ------
@@ -166,6 +181,8 @@ def load_registry(path: str | Path | None = None) -> LoadedRegistry:
     from ._version import __version__
 
     sources = [default_registry_path()]
+    if user_registry_path().is_file():
+        sources.append(user_registry_path())
     user = path if path is not None else os.environ.get(ENV_REGISTRY) or None
     if user is not None:
         sources.append(Path(user))
@@ -191,3 +208,57 @@ def load_registry(path: str | Path | None = None) -> LoadedRegistry:
 def json_schema() -> dict[str, Any]:
     """The registry schema as JSON Schema."""
     return Registry.model_json_schema()
+
+
+def set_enabled(dist: str, enabled: bool) -> Path:
+    """Set ``plugins.<dist>.enabled`` in the user's registry, creating it if needed.
+
+    Comments and order of an existing file are kept (ruamel.yaml round trip); the file is replaced
+    atomically, and only after the edited content validates.
+    """
+    import tempfile
+
+    from ruamel.yaml import YAML
+
+    path = user_registry_path()
+    yaml_rt = YAML()
+    yaml_rt.preserve_quotes = True
+    if path.is_file():
+        try:
+            doc = yaml_rt.load(path.read_text(encoding="utf-8")) or {}
+        except Exception as exc:
+            raise RegistryError(f"{path}: not valid YAML ({type(exc).__name__}); fix it before editing") from None
+    else:
+        doc = yaml_rt.load("# Your biocount registry, layered over the packaged default.\n"
+                           "# Edited by `biocount plugins enable/disable`; comments you add are kept.\n"
+                           "schema_version: 1\n")
+    name = canonicalize_name(dist)
+    plugins = doc.setdefault("plugins", {})
+    key = next((k for k in plugins if canonicalize_name(str(k)) == name), name)
+    entry = plugins.get(key)
+    if entry is None:
+        plugins[key] = {"enabled": enabled}
+    else:
+        entry["enabled"] = enabled
+    try:
+        Registry.model_validate({"schema_version": SCHEMA_VERSION, **yaml.safe_load(_dump(yaml_rt, doc))})
+    except ValidationError as exc:
+        raise RegistryError(f"{path}: the edit would break the registry ({_first_error(exc)})") from None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".registry.", suffix=".yaml", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            yaml_rt.dump(doc, fh)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def _dump(yaml_rt: Any, doc: Any) -> str:
+    import io
+
+    buf = io.StringIO()
+    yaml_rt.dump(doc, buf)
+    return buf.getvalue()

@@ -1,0 +1,202 @@
+"""Test helpers for plugin authors (opt-in: ``pytest_plugins = ["biocount.testing"]``).
+
+Never auto-loaded into other projects' test runs (no ``pytest11`` entry point). Provides:
+
+- ``biocount_host``: a fixture giving a plugin host with entry-point discovery switched off, so a
+  test sees only core and what it registers;
+- :func:`registered`: a context manager registering a plugin object for the duration of a test;
+- :class:`EncoderContract` and :class:`ForecasterContract`: test classes to subclass, checking a
+  component on small synthetic data: valid output, no leakage between fit and transform (or from
+  the future), determinism under a seed, options round trip, clear errors on bad input.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from .contract import ModalityData
+from .errors import BiocountInputError
+from .plugins import Host, PluginRecord, load_host
+
+
+@pytest.fixture
+def biocount_host() -> Host:
+    """A host with core's components and no installed plugins (discovery off)."""
+    return load_host(entry_points=[])
+
+
+@contextlib.contextmanager
+def registered(host: Host, plugin: Any, *, name: str = "test-plugin") -> Iterator[PluginRecord]:
+    """Register ``plugin`` (a module or object with hook implementations) in ``host`` for a block."""
+    record = host.add_plugin(plugin, name=name, dist=name)
+    try:
+        if record.status != "loaded":
+            raise AssertionError(f"plugin '{name}' did not load: {record.status}: {record.error}")
+        yield record
+    finally:
+        host.remove_plugin(record)
+
+
+def synthetic_table(*, n_series: int = 4, n_times: int = 12, n_features: int = 5, counts: bool = False,
+                    seed: int = 0) -> Any:
+    """A small AnnData: one row per series x time, obs ``series`` and ``time``, positive values."""
+    import anndata as ad
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(n_times, dtype=float)
+    level = rng.lognormal(3, 0.5, size=(n_series, 1, n_features))
+    wave = 1 + 0.3 * np.sin(t[None, :, None] / 2 + rng.uniform(0, 6, size=(n_series, 1, 1)))
+    mean = level * wave
+    values = rng.poisson(mean) if counts else mean * rng.lognormal(0, 0.1, size=mean.shape)
+    obs = pd.DataFrame({"series": np.repeat([f"s{i}" for i in range(n_series)], n_times),
+                        "time": np.tile(t, n_series)})
+    obs.index = [f"{s}@{x:g}" for s, x in zip(obs["series"], obs["time"], strict=True)]
+    return ad.AnnData(X=values.reshape(-1, n_features).astype(np.float32), obs=obs,
+                      var=pd.DataFrame(index=[f"f{i}" for i in range(n_features)]))
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, np.ndarray]) -> None:
+    if isinstance(value, dict):
+        for k in sorted(value, key=str):
+            _flatten(f"{prefix}[{k}]", value[k], out)
+    elif hasattr(value, "__dict__") and not isinstance(value, np.ndarray):
+        for k, v in vars(value).items():
+            _flatten(f"{prefix}.{k}", v, out)
+    else:
+        out[prefix] = np.asarray(value)
+
+
+def _fitted_state(obj: Any) -> dict[str, np.ndarray]:
+    """Everything an encoder learned: attributes ending in ``_``, dicts and small objects flattened."""
+    state: dict[str, np.ndarray] = {}
+    for key, value in vars(obj).items():
+        if key.endswith("_"):
+            _flatten(key, value, state)
+    return state
+
+
+class EncoderContract:
+    """Subclass and set ``modality`` (the name your encoder serves) and, if needed, override
+    :meth:`build` and :meth:`example`. Fitted state must live in attributes ending with ``_``."""
+
+    modality: str = ""
+    options: dict[str, Any] = {}
+
+    @pytest.fixture
+    def host(self) -> Host:
+        return load_host()
+
+    def build(self, host: Host, **options: Any) -> Any:
+        return host.encoder(self.modality).build(**{**self.options, **options})
+
+    def example(self, seed: int = 0) -> Any:
+        return synthetic_table(seed=seed)
+
+    def _outputs(self, encoder: Any, adata: Any) -> list[ModalityData]:
+        out = encoder.transform(adata)
+        return out if isinstance(out, list) else [out]
+
+    def test_returns_the_data_contract(self, host):
+        adata = self.example()
+        parts = self._outputs(self.build(host).fit(adata), adata)
+        assert parts and all(isinstance(p, ModalityData) for p in parts)
+        main = parts[0]
+        assert set(main.series) == set(adata.obs["series"].astype(str))
+        assert main.times.size == np.unique(adata.obs["time"]).size
+
+    def test_fit_learns_from_training_rows_only(self, host):
+        adata = self.example()
+        late = adata.obs["time"].to_numpy() > np.median(adata.obs["time"])
+        changed = adata.copy()
+        X = np.array(changed.X.toarray() if hasattr(changed.X, "toarray") else changed.X, dtype=np.float64)
+        X[late] = X[late] * 3 + 7
+        changed.X = X.astype(np.float32)
+        a, b = self.build(host).fit(adata, train=~late), self.build(host).fit(changed, train=~late)
+        sa, sb = _fitted_state(a), _fitted_state(b)
+        assert sa.keys() == sb.keys(), "fitted attributes differ"
+        for key in sa:
+            np.testing.assert_array_equal(sa[key], sb[key], err_msg=f"fitted {key} saw test rows")
+
+    def test_deterministic(self, host):
+        adata = self.example()
+        first = self._outputs(self.build(host).fit(adata), adata)
+        second = self._outputs(self.build(host).fit(adata), adata)
+        for x, y in zip(first, second, strict=True):
+            np.testing.assert_array_equal(x.values, y.values)
+
+    def test_options_round_trip(self, host):
+        comp = host.encoder(self.modality)
+        opts = comp.spec.options.model_validate(self.options)
+        assert comp.spec.options.model_validate(opts.model_dump()) == opts
+
+    def test_clear_error_on_bad_input(self, host):
+        adata = self.example()
+        broken = adata.copy()
+        broken.obs = broken.obs.drop(columns="time")
+        with pytest.raises(BiocountInputError):
+            enc = self.build(host).fit(broken)
+            enc.transform(broken)
+
+
+class ForecasterContract:
+    """Subclass and set ``name`` (your forecaster's name) and ``options`` (keep them fast)."""
+
+    name: str = ""
+    options: dict[str, Any] = {}
+    horizon: int = 2
+
+    @pytest.fixture
+    def host(self) -> Host:
+        return load_host()
+
+    def task(self, seed: int = 0, shift_after: int | None = None) -> Any:
+        from .align import align
+        from .forecast import ForecastTask, present_origins
+
+        rng = np.random.default_rng(seed)
+        S, T, F = 3, 30, 2
+        t = np.arange(T, dtype=float)
+        y = np.sin(t[None, :, None] / 3 + rng.uniform(0, 6, (S, 1, F))) + rng.normal(0, 0.1, (S, T, F))
+        if shift_after is not None:
+            y[:, shift_after + 1:] += 5.0
+        d = ModalityData(series=[f"s{i}" for i in range(S)], times=t, features=[f"f{i}" for i in range(F)],
+                         values=y, meta={"modality": "x"})
+        data = align({"x": d}, target="x")
+        val = present_origins(data, np.full(S, 15), np.full(S, 19 - self.horizon))
+        return ForecastTask(data=data, horizon=self.horizon, lookback=4, train_end=np.full(S, 15), val_origins=val,
+                            seed=0, val_end=np.full(S, 19))
+
+    def build(self, host: Host) -> Any:
+        return host.forecaster(self.name).build(**self.options)
+
+    def test_fit_predict_shapes(self, host):
+        task = self.task()
+        origins = np.array([[0, 20], [1, 25], [2, 28]])
+        fc = self.build(host).fit(task).predict(task, origins)
+        assert fc.mean.shape == (3, self.horizon, 2) and np.isfinite(fc.mean).all()
+
+    def test_deterministic(self, host):
+        task = self.task()
+        origins = np.array([[0, 20], [2, 26]])
+        a = self.build(host).fit(task).predict(task, origins).mean
+        b = self.build(host).fit(task).predict(task, origins).mean
+        np.testing.assert_array_equal(a, b)
+
+    def test_no_look_ahead(self, host):
+        """Changing data after the last origin changes no forecast."""
+        origins = np.array([[0, 20], [1, 21]])
+        base, changed = self.task(), self.task(shift_after=21)
+        a = self.build(host).fit(base).predict(base, origins).mean
+        b = self.build(host).fit(changed).predict(changed, origins).mean
+        np.testing.assert_allclose(a, b, atol=1e-9)
+
+    def test_options_round_trip(self, host):
+        comp = host.forecaster(self.name)
+        opts = comp.spec.options.model_validate(self.options)
+        assert comp.spec.options.model_validate(opts.model_dump()) == opts
