@@ -1,6 +1,6 @@
 """cuDNN check and LSTM timings: CPU always, GPU when CUDA is present.
 
-    python bench/gpu_check.py            # under 3 minutes on one H100; CPU part only elsewhere
+    python bench/gpu_check.py            # (or python -m bench gpu) under 5 minutes on one H100; CPU part elsewhere
 
 On a CUDA machine it asserts that cuDNN is in use, compares CPU and GPU predictions of the same
 weights, and times one training epoch of both cells at a few sizes in fp32 and bf16 autocast.
@@ -20,7 +20,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))  # run from a checkout too
 from biocount.model import MultiModalLSTM
 
-SIZES = [(256, 64), (1024, 128), (4096, 256)]  # (windows per batch, hidden)
+CPU_SIZES = [(256, 64), (256, 128)]  # (windows per batch, hidden): the CPU reference, kept small
+GPU_SIZES = [(b, h) for b in (256, 1024, 4096) for h in (64, 256, 512)]
 LOOKBACK, FEATURES, HORIZON, TARGETS = 16, 64, 4, 16
 
 
@@ -79,19 +80,22 @@ def main() -> int:
         diff = float((cpu - gpu).abs().max())
         info["cpu_gpu_max_abs_diff"] = diff
         assert diff < 1e-4, f"CPU and GPU predictions differ by {diff}"
-    sizes = SIZES if cuda else SIZES[:1] + [(256, 128)]
     for cell in ("standard", "peephole"):
-        for n, hidden in sizes:
-            row = {"cell": cell, "batch": n, "hidden": hidden,
-                   "cpu_fp32_s": epoch_seconds(cell, n, hidden, "cpu", False, steps=2 if n > 1024 else 4)}
+        for n, hidden in sorted(set(CPU_SIZES) | (set(GPU_SIZES) if cuda else set())):
+            row = {"cell": cell, "batch": n, "hidden": hidden, "cpu_fp32_s": float("nan")}
+            if (n, hidden) in CPU_SIZES:
+                row["cpu_fp32_s"] = epoch_seconds(cell, n, hidden, "cpu", False, steps=4)
             if cuda:
                 row["gpu_fp32_s"] = epoch_seconds(cell, n, hidden, "cuda", False)
                 row["gpu_bf16_s"] = epoch_seconds(cell, n, hidden, "cuda", True)
+                if (n, hidden) in CPU_SIZES:
+                    row["cpu_over_gpu"] = row["cpu_fp32_s"] / row["gpu_fp32_s"]
             rows.append(row)
-    cols = list(rows[0])
-    print(" | ".join(f"{c:>10}" for c in cols))
+    cols = list(dict.fromkeys(c for r in rows for c in r))
+    print(" | ".join(f"{c:>12}" for c in cols))
     for r in rows:
-        print(" | ".join(f"{r[c]:>10.4f}" if isinstance(r[c], float) else f"{r[c]:>10}" for c in cols))
+        print(" | ".join(f"{r.get(c, float('nan')):>12.4f}" if isinstance(r.get(c, 0.0), float) else f"{r[c]:>12}"
+                         for c in cols))
     print("seconds per training step (forward + backward + Adam) at", f"lookback {LOOKBACK}")
     if not cuda:
         print("GPU part skipped: torch sees no CUDA device on this machine")

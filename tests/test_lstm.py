@@ -247,3 +247,10 @@ def test_lstm_is_registered_through_the_forecaster_hook():
     comp = load_host().forecaster("lstm")
     assert comp.plugin.target == "biocount.core" and comp.spec.kind == "forecaster"
     assert isinstance(comp.build(hidden=4), LSTMForecaster)
+
+
+def test_a_preset_chosen_at_build_time_is_applied():
+    comp = load_host().forecaster("lstm")
+    model = comp.build(preset="seed", quiet=True)
+    assert (model.options.hidden, model.options.epochs, model.options.adapters) == (50, 100, False)
+    assert comp.build(preset="seed", hidden=8).options.hidden == 8

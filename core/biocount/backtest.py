@@ -224,7 +224,12 @@ class Backtest:
         return scores | quantile_scores(y[sl], grid)
 
     def metrics(self) -> pd.DataFrame:
-        """Long table: one row per forecaster x scope (overall / feature / horizon)."""
+        """Long table: one row per forecaster x scope (overall / feature / horizon); computed once."""
+        if not hasattr(self, "_metrics"):
+            self._metrics = self._compute_metrics()
+        return self._metrics.copy()
+
+    def _compute_metrics(self) -> pd.DataFrame:
         scale = naive_scale(self.data.y, self.split.train_end)[self.test_origins[:, 0]][:, None, :]
         scale = np.broadcast_to(scale, self.y_test.shape)
         units = [f"{s}|{t}" for s, t in self.test_origins]

@@ -173,12 +173,16 @@ def run(config: RunConfig, *, host: Any = None, log=None, data: Any = None) -> R
 
     log = log or (lambda msg: None)
     timings: dict[str, float] = {}
+    rss: dict[str, float] = {}
     clock = time.perf_counter()
 
     def lap(stage: str) -> None:
         nonlocal clock
+        import resource
+
         now = time.perf_counter()
         timings[stage] = round(now - clock, 3)
+        rss[stage] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # peak so far, MB
         clock = now
 
     host = host or load_host()
@@ -284,7 +288,7 @@ def run(config: RunConfig, *, host: Any = None, log=None, data: Any = None) -> R
                                     for n, (c, m, *_) in forecasters.items()},
                     "encoders": {n: d.meta.encoder for n, d in encoded.items()}},
         "registry": {"files": [str(p) for p in host.loaded_registry.sources], "sha256": host.loaded_registry.sha256},
-        "versions": _versions(), "timings_s": timings,
+        "versions": _versions(), "timings_s": timings, "peak_rss_mb": rss,
     }
     info["failed"] = bt.failed
     bt.metrics()  # computes intervals, filling bt.notes

@@ -98,7 +98,8 @@ class Component:
     def build(self, **overrides: Any) -> Any:
         """Import the factory and build the component; any failure names the plugin."""
         try:
-            options = self.spec.options.model_validate({**self.options.model_dump(), **overrides})
+            # only what was set explicitly: filled-in defaults must not override a preset chosen later
+            options = self.spec.options.model_validate({**self.options.model_dump(exclude_unset=True), **overrides})
         except ValidationError as exc:
             raise PluginError(f"{self.spec.kind} '{self.spec.name}' option {_first_error(exc)}") from None
         try:

@@ -96,6 +96,16 @@ class LSTMForecaster:
         params = list(self.model.parameters())
         return params + (list(self.dispersion.parameters()) if self.dispersion is not None else [])
 
+    def _optimizer_kwargs(self) -> dict[str, Any]:
+        # one fused kernel per step instead of a loop over parameter tensors (same numbers, less overhead)
+        return {"fused": True} if self.device.type in ("cpu", "cuda") else {}
+
+    def _optimizer(self) -> torch.optim.Optimizer:
+        o = self.options
+        if o.weight_decay:
+            return torch.optim.AdamW(self._parameters(), lr=o.lr, weight_decay=o.weight_decay, **self._optimizer_kwargs())
+        return torch.optim.Adam(self._parameters(), lr=o.lr, **self._optimizer_kwargs())
+
     # -- the loss, one place for every likelihood ------------------------------------------------
     def _outputs(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor | None]:
         out = self.model(batch["inputs"], batch["static"], batch["ahead"]).float()
@@ -145,8 +155,7 @@ class LSTMForecaster:
         self.model.to(self.device)
         if self.dispersion is not None:
             self.dispersion.to(self.device)
-        optim = torch.optim.AdamW(self._parameters(), lr=o.lr, weight_decay=o.weight_decay) if o.weight_decay else \
-            torch.optim.Adam(self._parameters(), lr=o.lr)
+        optim = self._optimizer()
         generator = torch.Generator().manual_seed(seed)
         n = train_origins.shape[0]
         best, best_state, waited = float("inf"), None, 0

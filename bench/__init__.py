@@ -1,0 +1,1 @@
+"""biocount's benchmarks: ``python -m bench NAME`` (see docs/performance.md)."""

@@ -1,0 +1,40 @@
+"""``python -m bench NAME [NAME ...]``: run benchmarks; ``python -m bench all`` runs every CPU one."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+BENCHMARKS = {
+    "training": "LSTM training step: biocount vs bare torch, windows/s",
+    "cells": "standard vs peephole cell, forward + backward",
+    "seed": "the seed document's Keras model vs biocount's seed preset",
+    "arima": "rolling-origin ARIMA: state extension vs refitting; n_jobs 1 vs 2",
+    "e2e": "biocount run on the demo: time and memory per stage; CLI start-up",
+    "scale": "pseudobulk of 1,000,000 cells x 2,000 genes, in memory and backed",
+    "gpu": "cuDNN vs CPU (bench/gpu_check.py); skipped without CUDA",
+}
+
+
+def main(argv: list[str]) -> int:
+    names = argv or ["--help"]
+    if names[0] in ("-h", "--help"):
+        print(__doc__)
+        for name, text in BENCHMARKS.items():
+            print(f"  {name:9s} {text}")
+        return 0
+    if names == ["all"]:
+        names = [n for n in BENCHMARKS if n != "gpu"]
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        print(f"unknown benchmark {unknown[0]!r}; choose from {', '.join(BENCHMARKS)}", file=sys.stderr)
+        return 2
+    for name in names:
+        print(f"\n== {name}: {BENCHMARKS[name]}")
+        module = importlib.import_module(f"bench.{'gpu_check' if name == 'gpu' else name}")
+        module.main()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
