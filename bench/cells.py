@@ -19,7 +19,7 @@ def main() -> None:
         timings = {}
         for name, cell in (("standard", torch.nn.LSTM(inp, hidden, batch_first=True)),
                            ("peephole", PeepholeLSTM(inp, hidden))):
-            def step(cell=cell):
+            def step(cell=cell, x=x):
                 out, _ = cell(x)
                 out.sum().backward()
 
