@@ -79,7 +79,10 @@ class RunConfig(BaseModel):
     @classmethod
     def _levels(cls, value: Any) -> Any:
         if isinstance(value, str):
-            value = [float(v) for v in value.split(",") if v.strip()]
+            try:
+                value = [float(v) for v in value.split(",") if v.strip()]
+            except ValueError:
+                raise ValueError(f"'{value}' is not a comma list of numbers; use e.g. 0.8,0.95") from None
         from .intervals import check_levels
 
         return check_levels(list(value))
@@ -218,7 +221,8 @@ def run(config: RunConfig, *, host: Any = None, log=None, data: Any = None) -> R
             if src == "demo":
                 from .datasets import demo
 
-                part = as_modalities(demo(seed=config.demo_seed), where="demo study")
+                part = as_modalities(demo(seed=config.demo_seed), where="demo study", time_key=config.time_key,
+                                     series_key=config.series_key)
             else:
                 part = read(src, time_key=config.time_key, series_key=config.series_key, host=host)
             for mod, adata in part.items():

@@ -56,7 +56,8 @@ def canonical_obs(adata: AnnData, *, where: str, time_key: str | None = None,
     """
     obs = adata.obs
     s_col = _pick(obs.columns, series_key, SERIES_KEYS, "series", where, "series_key")
-    t_col = _pick(obs.columns, time_key, TIME_KEYS, "time", where, "time_key")
+    static = s_col is not None and obs[s_col].is_unique and (time_key is None or time_key not in obs.columns)
+    t_col = None if static and time_key is not None else _pick(obs.columns, time_key, TIME_KEYS, "time", where, "time_key")
     if s_col is None:
         raise BiocountInputError(
             f"{where}: no series column; looked for {', '.join(SERIES_KEYS)}; name yours with --series-key "
