@@ -207,9 +207,13 @@ def test_count_likelihood_trains_on_count_targets(demo_study):
     task = make_task(aligned)
     for loss in ("poisson", "negbin"):
         f = LSTMForecaster(LSTMOptions(**FAST, loss=loss)).fit(task)
-        pred = f.predict(task, present_origins(aligned, np.full(12, 22), np.full(12, 27))).mean
+        fc = f.predict(task, present_origins(aligned, np.full(12, 22), np.full(12, 27)))
+        pred = fc.mean
         assert np.isfinite(pred).all() and (pred >= 0).all()
         assert f.history[-1][1] < f.history[0][1]
+        # likelihood intervals: ordered quantiles around the mean
+        assert (fc.quantiles[0.025] <= fc.quantiles[0.5]).all() and (fc.quantiles[0.5] <= fc.quantiles[0.975]).all()
+        assert (fc.quantiles[0.1] <= pred + 1e-6).mean() > 0.9 and (fc.quantiles[0.9] >= pred - 1e-6).mean() > 0.9
 
 
 # -- options, presets, bad input -----------------------------------------------------------------------

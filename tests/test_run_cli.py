@@ -200,3 +200,16 @@ def test_data_from_several_files_is_merged(tmp_path, demo_study, fast_config):
     assert [d["source"] for d in info["data"]] == ["demo", str(extra)]
     again = invoke("run", "--data", extra, "--data", extra, "--modalities", "lipids=tabular", "--out", tmp_path / "x")
     assert again.exit_code == 2 and "modality 'lipids' is in both" in again.output
+
+
+def test_union_grid(tmp_path, demo_study):
+    extra = tmp_path / "lipids.csv"
+    rows = [(d, t + 0.5, "L1", float(10 + (t % 5))) for d in demo_study["protein"].obs["donor"].unique()
+            for t in demo_study.uns["demo"]["times"]]
+    pd.DataFrame(rows, columns=["series_id", "time", "feature", "value"]).assign(modality="lipids").to_csv(extra, index=False)
+    out = tmp_path / "o"
+    result = invoke("run", "--data", "demo", "--data", extra, "--modalities", "protein,lipids=tabular", "--grid", "union",
+                    "--models", "naive", "--levels", "0.5", "--out", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    info = json.loads((out / "run.json").read_text())
+    assert info["grid"] == {"kind": "union", "points": 60}

@@ -234,6 +234,8 @@ _RUN_OPTIONS = [
     ("--ensemble", "ensemble", str, "Comma list of ensembles of the models: mean, inverse, stack."),
     ("--ensemble-per", "ensemble_per", click.Choice(["pooled", "feature"]), "Fit ensemble weights pooled or per feature [default: pooled]."),
     ("--levels", "levels", str, "Prediction interval levels [default: 0.8,0.95]."),
+    ("--grid", "grid", click.Choice(["target", "union"]),
+     "Time grid: the target's time points, or the union of every modality's [default: target]."),
     ("--time-axis", "time_axis", click.Choice(["time", "index"]),
      "time: measured times; index: each series' own observation order [default: time]."),
 ]

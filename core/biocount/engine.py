@@ -60,6 +60,8 @@ class RunConfig(BaseModel):
     ensemble_per: Literal["pooled", "feature"] = Field(default="pooled", description="Fit ensemble weights per feature or pooled.")
     levels: list[float] = Field(default=[0.8, 0.95], description="Prediction interval levels.")
     ablate_modalities: bool = Field(default=False, description="Also fit the LSTM on each subset of the input modalities.")
+    grid: Literal["target", "union"] = Field(
+        default="target", description="target: the target's time points; union: every modality's time points.")
     time_axis: Literal["time", "index"] = Field(
         default="time", description="time: the measured times; index: each series' own observation order "
                                     "(for series measured at unrelated times).")
@@ -248,9 +250,9 @@ def run(config: RunConfig, *, host: Any = None, log=None, data: Any = None) -> R
     encoded, _ = encode(data, names, host, train=TrainSelection(until=split.train_until, series=split.train_series_ids),
                         options=config.options, overrides=overrides)
     lap("encode")
-    aligned = align(encoded, target=target, target_features=target_features)
+    aligned = align(encoded, target=target, target_features=target_features, grid=config.grid)
     unknown = np.setdiff1d(aligned.series, series)
-    if unknown.size or np.setdiff1d(aligned.times, times).size:
+    if unknown.size or (config.grid == "target" and np.setdiff1d(aligned.times, times).size):
         raise PluginError(f"the encoder of target modality '{target}' invented series or time points "
                           f"({', '.join(map(str, unknown[:3])) or 'times'}); it may only keep or drop rows")
     split = split.regrid(times, series, aligned.times, aligned.series)
@@ -284,6 +286,7 @@ def run(config: RunConfig, *, host: Any = None, log=None, data: Any = None) -> R
         "target": {"modality": target, "features": aligned.target_features.tolist()},
         "data": _fingerprint(config), "split": split.summary(aligned.times, aligned.series),
         "origins": {"validation": int(bt.val_origins.shape[0]), "test": int(bt.test_origins.shape[0])},
+        "grid": {"kind": config.grid, "points": int(aligned.times.size)},
         "modalities": {n: {"shape": list(d.shape), "encoder": d.meta.encoder, "normalisation": d.meta.normalisation}
                        for n, d in encoded.items()},
         "alignment_report": aligned.report,

@@ -239,7 +239,7 @@ class LSTMForecaster:
         first = first.cpu().numpy().astype(np.float64)
         s = origins[:, 0]
         if self.options.loss in COUNT:
-            return Forecast(mean=np.log1p(np.exp(first)))
+            return Forecast(mean=np.log1p(np.exp(first)), quantiles=self._count_quantiles(task, origins, first))
         mean = self.scaler.unscale(first, s)
         quantiles = {}
         if second is not None:
@@ -248,6 +248,25 @@ class LSTMForecaster:
             sd = np.exp(0.5 * np.clip(second.cpu().numpy(), -10, 10)) * self.scaler.std[s][:, None]
             quantiles = {q: mean + norm.ppf(q) * sd for q in (0.025, 0.1, 0.5, 0.9, 0.975)}
         return Forecast(mean=mean, quantiles=quantiles)
+
+    def _count_quantiles(self, task: ForecastTask, origins: np.ndarray, log_rate: np.ndarray) -> dict[float, np.ndarray]:
+        """Quantiles of log1p(count / size factor) under the fitted Poisson or negative binomial.
+
+        The future library size is unknown: each series' last observed size factor stands in for it.
+        """
+        from scipy import stats
+
+        sf = task.data.size_factors
+        seen = ~np.isnan(task.data.y).all(axis=2)
+        last = np.array([sf[s, np.flatnonzero(seen[s, : t + 1])[-1]] if seen[s, : t + 1].any() else 1.0
+                         for s, t in origins])[:, None, None]
+        mu = np.exp(log_rate) * last
+        if self.options.loss == "negbin":
+            r = np.exp(-self.dispersion.log_alpha.detach().cpu().numpy())[None, None, :]
+            dist = stats.nbinom(r, r / (r + mu))
+        else:
+            dist = stats.poisson(mu)
+        return {q: np.log1p(dist.ppf(q) / last) for q in (0.025, 0.1, 0.5, 0.9, 0.975)}
 
     def _check_signature(self, data) -> None:
         got = {n: m.features.tolist() for n, m in data.inputs.items()}
