@@ -75,5 +75,6 @@ def quantile_scores(y: np.ndarray, quantiles: dict[float, np.ndarray]) -> dict[s
     for tau, q in sorted(quantiles.items()):
         ok = ~np.isnan(y) & np.isfinite(q)
         losses.append(np.mean(pinball(y[ok], q[ok], tau)) if ok.any() else np.nan)
-    mean = float(np.nanmean(losses)) if losses else np.nan
+    finite = [x for x in losses if np.isfinite(x)]
+    mean = float(np.mean(finite)) if finite else np.nan
     return {"pinball": mean, "crps": 2 * mean}
