@@ -401,7 +401,7 @@ def config_from(path: str | Path | None, flags: dict[str, Any]) -> RunConfig:
     import yaml
     from pydantic import ValidationError
 
-    from .registry import _first_error
+    from .registry import first_error
 
     data: dict[str, Any] = {}
     if path is not None:
@@ -424,4 +424,4 @@ def config_from(path: str | Path | None, flags: dict[str, Any]) -> RunConfig:
         return RunConfig.model_validate({**data, **flags})
     except ValidationError as exc:
         where = f"--config {path}" if path else "options"
-        raise BiocountInputError(f"{where}: {_first_error(exc).replace('_', '-')}") from None
+        raise BiocountInputError(f"{where}: {first_error(exc).replace('_', '-')}") from None

@@ -33,7 +33,7 @@ from pydantic import BaseModel, ValidationError
 from . import hookspecs
 from ._version import PLUGIN_API, SUPPORTED_PLUGIN_API_MAJORS, __version__
 from .errors import PluginError, RegistryError
-from .registry import LoadedRegistry, Registry, _first_error, load_registry
+from .registry import LoadedRegistry, Registry, first_error, load_registry
 from .specs import EncoderSpec, ForecasterSpec
 
 GROUP = "biocount"
@@ -101,7 +101,7 @@ class Component:
             # only what was set explicitly: filled-in defaults must not override a preset chosen later
             options = self.spec.options.model_validate({**self.options.model_dump(exclude_unset=True), **overrides})
         except ValidationError as exc:
-            raise PluginError(f"{self.spec.kind} '{self.spec.name}' option {_first_error(exc)}") from None
+            raise PluginError(f"{self.spec.kind} '{self.spec.name}' option {first_error(exc)}") from None
         try:
             return self.spec.load_factory()(options)
         except (Exception, SystemExit) as exc:
@@ -112,7 +112,7 @@ class Component:
 
 def _one_line(exc: BaseException) -> str:
     if isinstance(exc, ValidationError):
-        return _first_error(exc)
+        return first_error(exc)
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
@@ -217,7 +217,7 @@ class Host:
         except ValidationError as exc:
             where = self.loaded_registry.sources[-1] if self.loaded_registry else "registry"
             raise ValueError(
-                f"{where}: plugins.{record.dist}.options.{spec.name}.{_first_error(exc)}"
+                f"{where}: plugins.{record.dist}.options.{spec.name}.{first_error(exc)}"
             ) from None
 
     def add_plugin(self, plugin: Any, *, name: str = "test-plugin", dist: str = "test-plugin",

@@ -25,7 +25,7 @@ def _one(adata: AnnData, *, time_key: str, sample_key: str, groupby: str | None,
     import anndata as ad
 
     from .pseudobulk import aggregate
-    from .readers import _numeric_time
+    from .readers import numeric_time
 
     _check_key(adata, time_key, "time_key", where)
     _check_key(adata, sample_key, "sample_key", where)
@@ -34,7 +34,7 @@ def _one(adata: AnnData, *, time_key: str, sample_key: str, groupby: str | None,
     if layer is not None and layer not in adata.layers:
         raise BiocountInputError(f"layer '{layer}' is not in {where}; available: {', '.join(adata.layers) or 'none'}")
     obs = pd.DataFrame({"series": adata.obs[sample_key].astype(str).to_numpy(),
-                        "time": _numeric_time(adata.obs[time_key], time_key, where)}, index=adata.obs_names)
+                        "time": numeric_time(adata.obs[time_key], time_key, where)}, index=adata.obs_names)
     if not obs.duplicated().any():  # already one row per series and time (bulk): pass it through
         out = adata.copy()
         out.obs[time_key] = obs["time"].to_numpy()

@@ -34,7 +34,7 @@ def _pick(columns: Any, wanted: str | None, defaults: tuple[str, ...], what: str
     return next((c for c in defaults if c in columns), None)
 
 
-def _numeric_time(values: pd.Series, column: str, where: str) -> np.ndarray:
+def numeric_time(values: pd.Series, column: str, where: str) -> np.ndarray:
     numeric = pd.to_numeric(values.astype(object) if isinstance(values.dtype, pd.CategoricalDtype) else values,
                             errors="coerce")
     bad = numeric.isna() & values.notna()
@@ -74,7 +74,7 @@ def canonical_obs(adata: AnnData, *, where: str, time_key: str | None = None,
             f"{where}: no time column; looked for {', '.join(TIME_KEYS)}; name yours with --time-key "
             "(time_key= in Python)"
         )
-    out.obs["time"] = _numeric_time(obs[t_col], t_col, where)
+    out.obs["time"] = numeric_time(obs[t_col], t_col, where)
     return out
 
 
@@ -99,7 +99,7 @@ def _long_to_anndata(df: pd.DataFrame, path: Path, s_col: str, t_col: str, modal
         raise BiocountInputError(f"{where}: column 'value' is not numeric (row {int(np.flatnonzero(bad)[0]) + 2}: "
                                  f"{df['value'][bad].iloc[0]!r}); clean it or drop those rows")
     frame = pd.DataFrame({
-        "series": df[s_col].astype(str), "time": _numeric_time(df[t_col], t_col, where),
+        "series": df[s_col].astype(str), "time": numeric_time(df[t_col], t_col, where),
         "feature": df["feature"].astype(str), "value": value.astype(float),
         "modality": df["modality"].astype(str) if "modality" in df else (modality or path.name.split(".")[0]),
     })
@@ -128,7 +128,7 @@ def _wide_to_anndata(df: pd.DataFrame, path: Path, s_col: str | None, t_col: str
     features = [c for c in df.columns if c not in (s_col, t_col) and pd.api.types.is_numeric_dtype(df[c])]
     if not features:
         raise BiocountInputError(f"{where}: no numeric feature columns besides series and time")
-    obs = pd.DataFrame({"series": series.to_numpy(), "time": _numeric_time(df[t_col], t_col, where)})
+    obs = pd.DataFrame({"series": series.to_numpy(), "time": numeric_time(df[t_col], t_col, where)})
     extra = [c for c in df.columns if c not in (s_col, t_col, *features)]
     for c in extra:
         obs[c] = df[c].to_numpy()

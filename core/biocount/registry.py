@@ -159,7 +159,7 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _first_error(exc: ValidationError) -> str:
+def first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
     msg = err["msg"].removeprefix("Value error, ")
@@ -193,7 +193,7 @@ def load_registry(path: str | Path | None = None) -> LoadedRegistry:
         try:
             Registry.model_validate({"schema_version": SCHEMA_VERSION, **layer})
         except ValidationError as exc:
-            raise RegistryError(f"{source}: {_first_error(exc)}; see docs/registry.schema.json") from None
+            raise RegistryError(f"{source}: {first_error(exc)}; see docs/registry.schema.json") from None
         data = _merge(data, layer)
         digest.update(source.read_bytes())
     registry = Registry.model_validate(data)
@@ -243,7 +243,7 @@ def set_enabled(dist: str, enabled: bool) -> Path:
     try:
         Registry.model_validate({"schema_version": SCHEMA_VERSION, **yaml.safe_load(_dump(yaml_rt, doc))})
     except ValidationError as exc:
-        raise RegistryError(f"{path}: the edit would break the registry ({_first_error(exc)})") from None
+        raise RegistryError(f"{path}: the edit would break the registry ({first_error(exc)})") from None
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".registry.", suffix=".yaml", dir=path.parent)
     try:
