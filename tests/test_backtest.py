@@ -150,3 +150,12 @@ def test_split_errors():
         make_split(data.times, data.series, horizon=2, test=5, val=4)
     with pytest.raises(Exception, match="--holdout names unknown series zz"):
         make_split(data.times, data.series, horizon=1, kind="series", holdout=["zz"])
+
+
+def test_default_sizes_shrink_on_short_series_and_the_error_names_a_horizon_that_fits():
+    data = ar_study(S=2, T=12, F=1)
+    split = make_split(data.times, data.series, horizon=3)  # 25 % / 20 % would be 3 + 2 -> at least 4 + 4
+    assert (split.test_start, int(split.train_end[0])) == (8, 3)
+    short = ar_study(S=2, T=10, F=1)
+    with pytest.raises(Exception, match="10 time points cannot hold 4 test and 4 validation .* use --horizon 2 or less"):
+        make_split(short.times, short.series, horizon=3)

@@ -213,3 +213,12 @@ def test_union_grid(tmp_path, demo_study):
     assert result.exit_code == 0, result.output
     info = json.loads((out / "run.json").read_text())
     assert info["grid"] == {"kind": "union", "points": 60}
+
+
+def test_short_series_get_a_shorter_default_lookback_with_a_note(shared_data, tmp_path):
+    out = tmp_path / "o"
+    result = invoke("run", "--data", shared_data / "metacycle_circadian/yeast_cellcycle_mrna_orlando2008_long.csv",
+                    "--modalities", "mRNA=tabular", "--models", "naive,arima", "--out", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "lookback 3 (not 8)" in result.output
+    assert json.loads((out / "run.json").read_text())["lookback"] == 3

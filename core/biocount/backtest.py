@@ -65,12 +65,18 @@ class Split:
 
 
 def _sizes(T: int, horizon: int, test: int | None, val: int | None) -> tuple[int, int]:
-    test = test if test is not None else max(horizon + 1, round(0.25 * T))
-    val = val if val is not None else max(horizon + 1, round(0.2 * T))
-    if test + val >= T - 2:
-        raise BiocountInputError(f"{T} time points cannot hold {test} test and {val} validation points plus a "
-                                 "training part; lower --test-size/--val-size or --horizon")
-    return test, val
+    """Test and validation sizes; defaults shrink to their minimum (horizon + 1) on short series."""
+    floor = horizon + 1
+    size_t = test if test is not None else max(floor, round(0.25 * T))
+    size_v = val if val is not None else max(floor, round(0.2 * T))
+    if size_t + size_v >= T - 2:  # defaults too large for a short study: use the smallest that work
+        size_t, size_v = (test if test is not None else floor), (val if val is not None else floor)
+    if size_t + size_v >= T - 2:
+        fits = max(0, -(-(T - 4) // 2) - 1)  # largest h with 2 (h + 1) < T - 2
+        hint = f"use --horizon {fits} or less" if fits >= 1 else "the series are too short to backtest"
+        raise BiocountInputError(f"{T} time points cannot hold {size_t} test and {size_v} validation points plus a "
+                                 f"training part; {hint}, or set smaller --test-size/--val-size")
+    return size_t, size_v
 
 
 def make_split(times: np.ndarray, series: np.ndarray, *, horizon: int, kind: Literal["time", "series"] = "time",

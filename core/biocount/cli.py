@@ -217,7 +217,7 @@ _RUN_OPTIONS = [
     ("--modalities", "modalities", str, "Comma list of modalities, e.g. rna,protein; 'name=encoder' picks the encoder."),
     ("--target", "target", str, "Modality to forecast, or features: protein:P01,protein:P07 (default protein)."),
     ("--horizon", "horizon", int, "Grid steps forecast from each origin [default: 3]."),
-    ("--lookback", "lookback", int, "Grid steps of history the LSTM sees [default: 8]."),
+    ("--lookback", "lookback", int, "Grid steps of history the LSTM sees [default: 8, fewer on short series]."),
     ("--models", "models", str, "Comma list of forecasters [default: lstm,arima,naive]."),
     ("--split", "split", click.Choice(["time", "series"]), "time: last points per series; series: held-out series."),
     ("--test-size", "test_size", int, "Grid points in the test period [default: 25 %]."),

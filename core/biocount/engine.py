@@ -25,6 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ._version import PLUGIN_API, __version__
 from .errors import BiocountInputError, PluginError
 
+DEFAULT_LOOKBACK = 8
+
 
 class RunConfig(BaseModel):
     """Every option of a run; a ``--config run.yaml`` holds the same keys."""
@@ -39,7 +41,8 @@ class RunConfig(BaseModel):
     target: str | None = Field(default=None, description="'protein' or 'protein:P01,protein:P07'; default protein, "
                                                          "else the first modality.")
     horizon: int = Field(default=3, ge=1, description="Grid steps forecast from each origin.")
-    lookback: int = Field(default=8, ge=1, description="Grid steps of history the LSTM sees.")
+    lookback: int | None = Field(default=None, ge=1,
+                                 description="Grid steps of history the LSTM sees (default 8, fewer on short series).")
     models: list[str] = Field(default=["lstm", "arima", "naive"], description="Forecasters to compare.")
     split: Literal["time", "series"] = "time"
     test_size: int | None = Field(default=None, ge=1, description="Grid points in the test period (default 25 %).")
@@ -271,8 +274,15 @@ def run(config: RunConfig, *, host: Any = None, log=None, data: Any = None) -> R
             label = f"lstm[{'+'.join([*subset, target])}]"
             forecasters[label] = (comp, comp.build(**model.options.model_dump()), restricted)
             reference[label] = "lstm"
+    lookback = config.lookback
+    if lookback is None:
+        longest = int(split.train_end.max()) + 1
+        lookback = min(DEFAULT_LOOKBACK, max(1, longest))
+        if lookback < DEFAULT_LOOKBACK:
+            aligned.report.append(f"lookback {lookback} (not {DEFAULT_LOOKBACK}): the training part has {longest} "
+                                  "time points")
     log("backtesting " + ", ".join(forecasters))
-    bt = run_backtest(aligned, split, forecasters, horizon=config.horizon, lookback=config.lookback,
+    bt = run_backtest(aligned, split, forecasters, horizon=config.horizon, lookback=lookback,
                       seed=config.seed, levels=config.levels, ensembles=config.ensemble,
                       ensemble_per=config.ensemble_per, reference=reference, log=log)
     lap("fit+backtest")
@@ -286,7 +296,7 @@ def run(config: RunConfig, *, host: Any = None, log=None, data: Any = None) -> R
         "target": {"modality": target, "features": aligned.target_features.tolist()},
         "data": _fingerprint(config), "split": split.summary(aligned.times, aligned.series),
         "origins": {"validation": int(bt.val_origins.shape[0]), "test": int(bt.test_origins.shape[0])},
-        "grid": {"kind": config.grid, "points": int(aligned.times.size)},
+        "grid": {"kind": config.grid, "points": int(aligned.times.size)}, "lookback": int(lookback),
         "modalities": {n: {"shape": list(d.shape), "encoder": d.meta.encoder, "normalisation": d.meta.normalisation}
                        for n, d in encoded.items()},
         "alignment_report": aligned.report,

@@ -50,7 +50,7 @@ def forecast(
     mods: list[str] | None = None,
     target: str | None = None,
     horizon: int = 3,
-    lookback: int = 8,
+    lookback: int | None = None,
     key_added: str = "forecast",
     random_state: int = 0,
     copy: bool = False,
@@ -80,7 +80,7 @@ def forecast(
     target
         Modality to forecast, or ``"protein:P01,protein:P02"`` (default: protein if present, else the first).
     horizon, lookback
-        Grid steps forecast, and of history the LSTM sees.
+        Grid steps forecast, and of history the LSTM sees (default 8, fewer on short series).
     key_added
         Results go to ``uns[key_added]``, ``var[f"{key_added}_mae"]`` (and ``_rmse``, ``_mse``),
         ``layers[f"{key_added}_fitted"]`` (one-step-ahead forecasts at validation and test points) and
@@ -165,7 +165,7 @@ def _store(adata: AnnData, result: Any, name: str, key: str, method: str) -> Non
     losses = loss_by_unit(bt.y_test, bt.forecasts[name]["test"].mean, np.asarray(units))
     params = {
         MARK: result.info["biocount"], "method": method, "target": data.target, "horizon": int(cfg.horizon),
-        "lookback": int(cfg.lookback), "random_state": int(cfg.seed), "split": cfg.split,
+        "lookback": int(result.info["lookback"]), "random_state": int(cfg.seed), "split": cfg.split,
         "levels": [float(x) for x in levels], "modalities": list(result.info["modalities"]),
         "time_key": time_col, "sample_key": sample_col, "test_start_time": float(data.times[bt.split.test_start]),
         "scale": str(result.info["modalities"][data.target]["normalisation"]),
