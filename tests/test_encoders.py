@@ -11,6 +11,7 @@ from biocount import BiocountInputError, ModalityData
 from biocount.encode import TrainSelection, encode
 from biocount.plugins import load_host
 from biocount.readers import read
+from biocount.testing import fitted_state
 
 
 @pytest.fixture(scope="module")
@@ -20,20 +21,6 @@ def host():
 
 def build(host, name, **options):
     return host.encoder(name).build(**options) if name != "tabular" else host.component("encoder", "tabular").build(**options)
-
-
-def fitted_state(encoder):
-    """Everything an encoder learned in fit (attributes ending in '_'), flattened to arrays."""
-    state = {}
-    for key, value in vars(encoder).items():
-        if not key.endswith("_"):
-            continue
-        if hasattr(value, "__dict__") and not isinstance(value, np.ndarray):
-            for k, v in vars(value).items():
-                state[f"{key}.{k}"] = np.asarray(v)
-        else:
-            state[key] = np.asarray(value)
-    return state
 
 
 def assert_same_state(a, b):

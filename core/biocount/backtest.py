@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 
 from .align import Aligned
+from .ensemble import combine
+from .ensemble import fit as fit_ensemble
 from .errors import BiocountInputError, PluginError
 from .forecast import Forecast, ForecastTask, present_origins
 from .intervals import conformal, interval_scores, pct, quantile_scores
@@ -202,10 +204,7 @@ class Backtest:
         for name, model in self.fitted.items():
             out[name] = {"mean": model.predict(self.tasks[name], last).mean}
         for name, spec in self.weights.items():
-            stack = np.stack([out[m]["mean"] for m in spec["members"]], axis=-1)
-            w = np.asarray(spec["weights"])
-            out[name] = {"mean": np.tensordot(stack, w, axes=([-1], [0])) if w.ndim == 1
-                         else np.einsum("nhfm,fm->nhf", stack, w)}
+            out[name] = {"mean": combine([out[m]["mean"] for m in spec["members"]], spec["weights"])}
         for name, res in out.items():
             res["origins"] = last
             res["lower"], res["upper"] = {}, {}
@@ -361,13 +360,11 @@ def run_backtest(data: Aligned, split: Split, forecasters: dict[str, tuple], *, 
     if ensembles:
         members = [n for n in forecasts if n in forecasters]
         for method in ensembles:
-            from .ensemble import ensemble
-
-            mean, w = ensemble(method, [forecasts[m]["val"].mean for m in members], y_val,
-                               [forecasts[m]["test"].mean for m in members], per=ensemble_per)
-            val_mean, _ = ensemble(method, [forecasts[m]["val"].mean for m in members], y_val,
-                                   [forecasts[m]["val"].mean for m in members], per=ensemble_per)
-            forecasts[f"ensemble:{method}"] = {"val": Forecast(val_mean), "test": Forecast(mean)}
+            w = fit_ensemble(method, [forecasts[m]["val"].mean for m in members], y_val, per=ensemble_per)
+            forecasts[f"ensemble:{method}"] = {
+                "val": Forecast(combine([forecasts[m]["val"].mean for m in members], w)),
+                "test": Forecast(combine([forecasts[m]["test"].mean for m in members], w)),
+            }
             weights[f"ensemble:{method}"] = {"members": members, "per": ensemble_per, "weights": np.asarray(w).tolist()}
     return Backtest(data, split, horizon, val, test, y_val, targets(data, test, horizon), forecasts, fitted, failed,
                     levels=levels or [0.8, 0.95], weights=weights, reference=reference or {}, tasks=tasks)

@@ -7,7 +7,6 @@ import sys
 from typing import Any
 
 import click
-import numpy as np
 
 from ._version import PLUGIN_API, __version__
 
@@ -281,6 +280,7 @@ def run(obj: dict[str, Any], config_file: str | None, **flags: Any) -> None:
 
 
 def _print_comparison(result) -> None:
+    import numpy as np
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table

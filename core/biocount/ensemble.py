@@ -60,16 +60,29 @@ def fit_weights(method: str, preds: list[np.ndarray], y: np.ndarray) -> np.ndarr
     raise BiocountInputError(f"unknown ensemble '{method}'; use {', '.join(METHODS)}")
 
 
-def ensemble(method: str, val_preds: list[np.ndarray], y_val: np.ndarray, test_preds: list[np.ndarray], *,
-             per: Literal["feature", "pooled"] = "pooled") -> tuple[np.ndarray, np.ndarray]:
-    """Combine members (each (N, H, F)); returns the test forecast and the weights ((M,) or (F, M))."""
+def fit(method: str, val_preds: list[np.ndarray], y_val: np.ndarray, *,
+        per: Literal["feature", "pooled"] = "pooled") -> np.ndarray:
+    """Weights of one ensemble: (M,) pooled, or (F, M) per target feature."""
     if len(val_preds) < 2:
         raise BiocountInputError(f"ensemble '{method}' needs at least two members, got {len(val_preds)}; "
                                  "add forecasters to --models or drop --ensemble")
     if per == "pooled":
-        w = fit_weights(method, val_preds, y_val)
-        return np.tensordot(np.stack(test_preds, axis=-1), w, axes=([-1], [0])), w
-    F = y_val.shape[-1]
-    W = np.stack([fit_weights(method, [p[..., f] for p in val_preds], y_val[..., f]) for f in range(F)])
-    combined = np.einsum("nhfm,fm->nhf", np.stack(test_preds, axis=-1), W)
-    return combined, W
+        return fit_weights(method, val_preds, y_val)
+    return np.stack([fit_weights(method, [p[..., f] for p in val_preds], y_val[..., f])
+                     for f in range(y_val.shape[-1])])
+
+
+def combine(preds: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
+    """Members' forecasts (each (N, H, F)) combined with pooled (M,) or per-feature (F, M) weights."""
+    stack = np.stack(preds, axis=-1)
+    weights = np.asarray(weights)
+    if weights.ndim == 1:
+        return np.tensordot(stack, weights, axes=([-1], [0]))
+    return np.einsum("nhfm,fm->nhf", stack, weights)
+
+
+def ensemble(method: str, val_preds: list[np.ndarray], y_val: np.ndarray, test_preds: list[np.ndarray], *,
+             per: Literal["feature", "pooled"] = "pooled") -> tuple[np.ndarray, np.ndarray]:
+    """Fit on validation forecasts, combine the test forecasts; returns (combined, weights)."""
+    w = fit(method, val_preds, y_val, per=per)
+    return combine(test_preds, w), w

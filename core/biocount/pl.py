@@ -113,9 +113,9 @@ def compare(data: AnnData | MuData, *, keys: list[str], metric: str = "mse", mod
     """
     import matplotlib.pyplot as plt
 
-    from .tl import compare as tl_compare
+    from .tl import comparison_table
 
-    table = tl_compare(data, keys=keys, mod=mod)
+    table, _ = comparison_table(data, keys=keys, mod=mod)  # a plot reads; it never writes into data
     if metric not in table:
         raise BiocountInputError(f"metric '{metric}' is not in the comparison; available: "
                                  f"{', '.join(c for c in table.columns if c not in ('method',))}")

@@ -25,7 +25,7 @@ SERIES_KEYS = ("series_id", "series", "sample", "donor", "subject")
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz")
 
 
-def _pick(columns: Any, wanted: str | None, defaults: tuple[str, ...], what: str, where: str, option: str) -> str | None:
+def _pick(columns: Any, wanted: str | None, defaults: tuple[str, ...], what: str, where: str) -> str | None:
     columns = [str(c) for c in columns]
     if wanted is not None:
         if wanted not in columns:
@@ -55,9 +55,9 @@ def canonical_obs(adata: AnnData, *, where: str, time_key: str | None = None,
     A modality with no time column and one row per series is static and gets no ``time``.
     """
     obs = adata.obs
-    s_col = _pick(obs.columns, series_key, SERIES_KEYS, "series", where, "series_key")
+    s_col = _pick(obs.columns, series_key, SERIES_KEYS, "series", where)
     static = s_col is not None and obs[s_col].is_unique and (time_key is None or time_key not in obs.columns)
-    t_col = None if static and time_key is not None else _pick(obs.columns, time_key, TIME_KEYS, "time", where, "time_key")
+    t_col = None if static and time_key is not None else _pick(obs.columns, time_key, TIME_KEYS, "time", where)
     if s_col is None:
         raise BiocountInputError(
             f"{where}: no series column; looked for {', '.join(SERIES_KEYS)}; name yours with --series-key "
@@ -148,11 +148,11 @@ def read_table(path: str | Path, *, time_key: str | None = None, series_key: str
     where = str(path)
     if df.empty:
         raise BiocountInputError(f"{where}: the table has no rows")
-    t_col = _pick(df.columns, time_key, TIME_KEYS, "time", where, "time_key")
+    t_col = _pick(df.columns, time_key, TIME_KEYS, "time", where)
     if t_col is None:
         raise BiocountInputError(f"{where}: no time column; looked for {', '.join(TIME_KEYS)}; "
                                  "name yours with --time-key")
-    s_col = _pick(df.columns, series_key, SERIES_KEYS, "series", where, "series_key")
+    s_col = _pick(df.columns, series_key, SERIES_KEYS, "series", where)
     if {"feature", "value"} <= set(df.columns):
         if s_col is None:
             raise BiocountInputError(f"{where}: no series column; looked for {', '.join(SERIES_KEYS)}; "

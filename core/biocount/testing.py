@@ -72,7 +72,7 @@ def _flatten(prefix: str, value: Any, out: dict[str, np.ndarray]) -> None:
         out[prefix] = np.asarray(value)
 
 
-def _fitted_state(obj: Any) -> dict[str, np.ndarray]:
+def fitted_state(obj: Any) -> dict[str, np.ndarray]:
     """Everything an encoder learned: attributes ending in ``_``, dicts and small objects flattened."""
     state: dict[str, np.ndarray] = {}
     for key, value in vars(obj).items():
@@ -118,7 +118,7 @@ class EncoderContract:
         X[late] = X[late] * 3 + 7
         changed.X = X.astype(np.float32)
         a, b = self.build(host).fit(adata, train=~late), self.build(host).fit(changed, train=~late)
-        sa, sb = _fitted_state(a), _fitted_state(b)
+        sa, sb = fitted_state(a), fitted_state(b)
         assert sa.keys() == sb.keys(), "fitted attributes differ"
         for key in sa:
             np.testing.assert_array_equal(sa[key], sb[key], err_msg=f"fitted {key} saw test rows")

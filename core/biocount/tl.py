@@ -228,6 +228,16 @@ def compare(data: AnnData | MuData, *, keys: list[str], mod: str | None = None, 
     -------
     DataFrame indexed by key: the metrics, and ``dm_stat``/``dm_p`` against the reference.
     """
+    table, adata = comparison_table(data, keys=keys, mod=mod, reference=reference)
+    stored = table.reset_index()
+    stored["reference"] = table.attrs["reference"]
+    adata.uns[key_added] = stored
+    return table
+
+
+def comparison_table(data: AnnData | MuData, *, keys: list[str], mod: str | None = None,
+                     reference: str | None = None) -> tuple[pd.DataFrame, AnnData]:
+    """The comparison :func:`compare` stores, without storing it (for plots); also the target AnnData."""
     from .metrics import dm_test
 
     adata = _target(data, keys[0], mod)
@@ -259,10 +269,7 @@ def compare(data: AnnData | MuData, *, keys: list[str], mod: str | None = None, 
         rows.append(row)
     table = pd.DataFrame(rows).set_index("key")
     table.attrs["reference"] = reference
-    stored = table.reset_index()
-    stored["reference"] = reference
-    adata.uns[key_added] = stored
-    return table
+    return table, adata
 
 
 def _target(data: AnnData | MuData, key: str, mod: str | None) -> AnnData:

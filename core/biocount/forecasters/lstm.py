@@ -78,19 +78,24 @@ class LSTMForecaster:
 
     def _build(self, data) -> None:
         o = self.options
-        channels = {n: m.values.shape[2] + 2 for n, m in data.inputs.items()} | {TIME: 1}
-        self.model = MultiModalLSTM(
-            modalities=channels, n_static=0 if data.static is None else data.static.shape[1],
-            n_targets=data.y.shape[2], horizon=self.horizon, hidden=o.hidden, layers=o.layers, dropout=o.dropout,
-            adapter_dim=o.adapter_dim, cell=o.cell, outputs_per_target=2 if o.loss == "gaussian" else 1,
-            target=data.target, modality_dropout=o.modality_dropout, adapters=o.adapters,
-        )
-        if o.residual:
-            self.model.zero_head()
-        self.dispersion = Dispersion(data.y.shape[2]) if o.loss == "negbin" else None
         self.signature = {"inputs": {n: m.features.tolist() for n, m in data.inputs.items()},
                           "target": data.target, "target_features": data.target_features.tolist(),
                           "static_names": [] if data.static_names is None else data.static_names.tolist()}
+        self._new_model()
+        if o.residual:
+            self.model.zero_head()
+
+    def _new_model(self) -> None:
+        """The network (and NB dispersion) for ``self.signature`` and the options; used by fit and load."""
+        o, sig = self.options, self.signature
+        self.model = MultiModalLSTM(
+            modalities={n: len(f) + 2 for n, f in sig["inputs"].items()} | {TIME: 1},
+            n_static=len(sig["static_names"]), n_targets=len(sig["target_features"]), horizon=self.horizon,
+            hidden=o.hidden, layers=o.layers, dropout=o.dropout, adapter_dim=o.adapter_dim, cell=o.cell,
+            outputs_per_target=2 if o.loss == "gaussian" else 1, target=sig["target"],
+            modality_dropout=o.modality_dropout, adapters=o.adapters,
+        )
+        self.dispersion = Dispersion(len(sig["target_features"])) if o.loss == "negbin" else None
 
     def _parameters(self):
         params = list(self.model.parameters())
@@ -302,16 +307,7 @@ class LSTMForecaster:
         self.scaler = SeriesScaler(ckpt["scaler_mean"].numpy(), ckpt["scaler_std"].numpy())
         self.inputs_scaler = InputScaler({n: (m.numpy(), sd.numpy()) for n, (m, sd) in ckpt["inputs_scaler"].items()})
         self.device = resolve_device(device)
-        sig = self.signature
-        n_static = len(sig["static_names"])
-        channels = {n: len(f) + 2 for n, f in sig["inputs"].items()} | {TIME: 1}
-        o = self.options
-        self.model = MultiModalLSTM(
-            modalities=channels, n_static=n_static, n_targets=len(sig["target_features"]), horizon=self.horizon,
-            hidden=o.hidden, layers=o.layers, dropout=o.dropout, adapter_dim=o.adapter_dim, cell=o.cell,
-            outputs_per_target=2 if o.loss == "gaussian" else 1, target=sig["target"],
-            modality_dropout=o.modality_dropout, adapters=o.adapters)
-        self.dispersion = Dispersion(len(sig["target_features"])) if o.loss == "negbin" else None
+        self._new_model()
         self._load_state(ckpt["state"])
         self.model.to(self.device)
         return self
