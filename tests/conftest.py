@@ -12,6 +12,32 @@ import pytest
 pytest_plugins = ["biocount.testing"]
 
 
+@pytest.fixture
+def child_venv():
+    """Make a virtual environment that sees the packages of the one running the tests.
+
+    ``system_site_packages=True`` would expose the *base* interpreter, not this venv (a newcomer's
+    set-up): instead the child's site-packages gets a .pth that adds this environment's site
+    directories, after its own, with their .pth files processed (editable installs included).
+    """
+    import site
+    import sys
+    import sysconfig
+    import venv
+
+    def make(path: Path) -> Path:
+        venv.create(path, with_pip=False)
+        py = path / "bin" / "python"
+        child_site = Path(sysconfig.get_path("purelib", vars={"base": str(path), "platbase": str(path)}))
+        parents = [p for p in dict.fromkeys([*site.getsitepackages(), sysconfig.get_path("purelib")]) if Path(p).is_dir()]
+        line = "import site; " + "; ".join(f"site.addsitedir({p!r})" for p in parents)
+        (child_site / "_biocount_parent_env.pth").write_text(line + "\n")
+        assert py.exists(), sys.executable
+        return py
+
+    return make
+
+
 @dataclass
 class FakeDist:
     name: str

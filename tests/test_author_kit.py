@@ -11,7 +11,6 @@ import os
 import re
 import subprocess
 import sys
-import venv
 from pathlib import Path
 
 import pytest
@@ -29,11 +28,10 @@ def sh(*args, cwd=None, env=None, timeout=600):
 
 
 @pytest.mark.slow
-def test_scaffold_install_test_enable_list_run(tmp_path):
+def test_scaffold_install_test_enable_list_run(tmp_path, child_venv):
     root = new_plugin("lipid", "lipidomics", tmp_path)
     env_dir = tmp_path / "venv"
-    venv.create(env_dir, system_site_packages=True, with_pip=False)
-    py = env_dir / "bin" / "python"
+    py = child_venv(env_dir)
     env = {**os.environ, "BIOCOUNT_CONFIG_DIR": str(tmp_path / "config")}
     sh(sys.executable, "-m", "pip", "--python", py, "install", "--no-deps", "--no-build-isolation", "-q", root, env=env)
     out = sh(py, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=root, env=env)
@@ -74,11 +72,10 @@ def test_every_hook_is_documented_and_tested():
 
 
 @pytest.mark.slow
-def test_example_plugin_is_discovered_and_runs_end_to_end(tmp_path):
+def test_example_plugin_is_discovered_and_runs_end_to_end(tmp_path, child_venv):
     example = ROOT / "examples" / "biocount-metabolomics"
     env_dir = tmp_path / "venv"
-    venv.create(env_dir, system_site_packages=True, with_pip=False)
-    py = env_dir / "bin" / "python"
+    py = child_venv(env_dir)
     env = {**os.environ, "BIOCOUNT_CONFIG_DIR": str(tmp_path / "config")}
     sh(sys.executable, "-m", "pip", "--python", py, "install", "--no-deps", "--no-build-isolation", "-q", example,
        env=env)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import venv
 import zipfile
 from pathlib import Path
 
@@ -25,7 +24,7 @@ def test_default_registry_is_valid_and_documented():
 
 
 @pytest.mark.slow
-def test_wheel_install_carries_registry_and_plugins(tmp_path):
+def test_wheel_install_carries_registry_and_plugins(tmp_path, child_venv):
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                     "-w", str(tmp_path), str(ROOT)], check=True, timeout=300)
     (wheel,) = tmp_path.glob("biocount-*.whl")
@@ -33,8 +32,7 @@ def test_wheel_install_carries_registry_and_plugins(tmp_path):
     assert "biocount/registry.yaml" in names
     assert {"biocount_rna/__init__.py", "biocount_tabular/__init__.py"} <= set(names)
     env = tmp_path / "venv"
-    venv.create(env, system_site_packages=True, with_pip=False)
-    py = env / "bin" / "python"
+    py = child_venv(env)
     subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "-q", str(wheel)],
                    check=True, timeout=300)
     out = subprocess.run([str(env / "bin" / "biocount"), "plugins", "list", "--json"],
