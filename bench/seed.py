@@ -34,7 +34,7 @@ def main() -> None:
     encoded, _ = encode(data, ["rna", "protein"], load_host(), train=TrainSelection(until=float(times[17])))
     aligned = align(encoded, target="protein", target_features=["P01"])
     S = aligned.series.size
-    task = ForecastTask(data=aligned, horizon=1, lookback=8, train_end=np.full(S, 17))
+    task = ForecastTask(data=aligned, horizon=1, train_end=np.full(S, 17))
     test = present_origins(aligned, np.full(S, 21), np.full(S, 28))
 
     t = time.perf_counter()

@@ -27,7 +27,7 @@ def demo_windows():
     encoded, _ = encode(data, ["rna", "protein"], load_host(), train=TrainSelection(until=20.0))
     aligned = align(encoded, target="protein")
     S = aligned.series.size
-    task = ForecastTask(data=aligned, horizon=3, lookback=8, train_end=np.full(S, 25),
+    task = ForecastTask(data=aligned, horizon=3, train_end=np.full(S, 25),
                         val_origins=present_origins(aligned, np.full(S, 25), np.full(S, 26)))
     return task
 

@@ -12,10 +12,11 @@ from scipy import stats
 
 from biocount import ModalityData
 from biocount.align import align
-from biocount.backtest import make_split, origins, run_backtest
+from biocount.backtest import run_backtest
 from biocount.forecast import ForecastTask
 from biocount.metrics import bh, dm_test, naive_scale, point_metrics
 from biocount.plugins import load_host
+from biocount.split import make_split, points
 from biocount_arima.forecaster import ArimaForecaster
 from biocount_arima.options import ArimaOptions
 
@@ -39,9 +40,9 @@ def test_arima_rolling_origins_match_statsmodels_refit_free(order, missing):
 
     data = ar_study(missing=missing)
     H, train_end = 3, 24
-    task = ForecastTask(data=data, horizon=H, lookback=4, train_end=np.full(2, train_end))
+    task = ForecastTask(data=data, horizon=H, train_end=np.full(2, train_end))
     orig = np.array([(s, t) for s in range(2) for t in range(train_end, 39)])
-    fc = ArimaForecaster(ArimaOptions(order=list(order))).fit(task).predict(task, orig)
+    fc = ArimaForecaster(ArimaOptions(order=list(order), reselect_growth=None)).fit(task).predict(task, orig)
     trend = "c" if order[1] == 0 else "n"
     for s in range(2):
         for f in range(2):
@@ -66,11 +67,13 @@ def test_arima_chooses_orders_by_aicc_on_training_data_and_falls_back():
     y[0, 3:30] = np.nan  # too few training observations left
     short = ModalityData(series=["s0"], times=data.times, features=["f0"], values=y, meta={"modality": "x"})
     data2 = align({"x": short}, target="x")
-    task = ForecastTask(data=data2, horizon=2, lookback=2, train_end=np.array([24]))
+    task = ForecastTask(data=data2, horizon=2, train_end=np.array([24]))
     f = ArimaForecaster().fit(task)
     pred = f.predict(task, np.array([[0, 30], [0, 31]]))
-    report = f.fit_report()["s0|f0"]
-    assert report["fallback"] == "only 3 training observations"
+    report = f.report()
+    assert report["series_features"]["s0|f0"]["selections"][0]["fallback"] == "only 3 observations"
+    assert report["fallback"] == {"series": 1, "of": 1, "origins": 2, "of_origins": 2, "to": "persistence"}
+    assert "equal persistence on 1 of 1" in report["notes"][0]
     np.testing.assert_array_equal(pred.mean[:, 0, 0], data2.y[0, [30, 31], 0])  # persistence
 
 
@@ -119,43 +122,34 @@ def test_benjamini_hochberg_by_hand():
 
 def test_every_forecaster_is_scored_on_identical_origins_and_points():
     data = ar_study(S=3, T=30, F=2, missing=0.1)
-    split = make_split(data.times, data.series, horizon=2)
+    split = make_split(points(data), horizon=2)
+    grid = split.on_grid(data)
     host = load_host()
     models = {n: (host.forecaster(n), host.forecaster(n).build(**({"quiet": True, "epochs": 3} if n == "lstm" else {})))
               for n in ("lstm", "arima", "naive")}
-    bt = run_backtest(data, split, models, horizon=2, lookback=4)
-    val, test = origins(data, split, 2)
-    np.testing.assert_array_equal(bt.test_origins, test)
-    assert (test[:, 1] >= split.test_start - 1).all() and (val[:, 1] < split.test_start - 1).all()
+    bt = run_backtest(data, grid, models, horizon=2, baselines=["arima", "naive"])
+    np.testing.assert_array_equal(bt.test_origins, grid.test)
+    assert (grid.test[:, 1] >= grid.val_end[grid.test[:, 0]]).all()
+    assert (grid.val[:, 1] < grid.val_end[grid.val[:, 0]]).all() and (grid.val[:, 1] >= grid.train_end[grid.val[:, 0]]).all()
     m = bt.metrics()
     overall = m[m.scope == "overall"].set_index("forecaster")
     assert overall["n"].nunique() == 1  # the same target points for everyone
+    assert np.isnan(overall.loc["arima", "dm_arima_p"]) and np.isfinite(overall.loc["lstm", "dm_arima_p"])
+    assert {"fit_s", "predict_s"} <= set(bt.timings["lstm"])
     frame = bt.forecasts_frame()
     assert {"series", "feature", "origin", "horizon", "time", "observed", "lstm", "arima", "naive"} <= set(frame)
     assert frame["time"].gt(frame["origin"]).all()
 
 
-def test_series_split_holds_out_series_from_training():
-    data = ar_study(S=4, T=30, F=1)
-    split = make_split(data.times, data.series, horizon=2, kind="series", holdout=["s1"])
-    assert split.train_series.tolist() == [True, False, True, True]
-    assert split.train_series_ids == frozenset({"s0", "s2", "s3"})
-    val, test = origins(data, split, 2)
-    assert set(test[:, 0]) == {1} and 1 not in set(val[:, 0])
-
-
-def test_split_errors():
-    data = ar_study(S=2, T=10, F=1)
-    with pytest.raises(Exception, match="cannot hold"):
-        make_split(data.times, data.series, horizon=2, test=5, val=4)
-    with pytest.raises(Exception, match="--holdout names unknown series zz"):
-        make_split(data.times, data.series, horizon=1, kind="series", holdout=["zz"])
-
-
-def test_default_sizes_shrink_on_short_series_and_the_error_names_a_horizon_that_fits():
-    data = ar_study(S=2, T=12, F=1)
-    split = make_split(data.times, data.series, horizon=3)  # 25 % / 20 % would be 3 + 2 -> at least 4 + 4
-    assert (split.test_start, int(split.train_end[0])) == (8, 3)
-    short = ar_study(S=2, T=10, F=1)
-    with pytest.raises(Exception, match="10 time points cannot hold 4 test and 4 validation .* use --horizon 2 or less"):
-        make_split(short.times, short.series, horizon=3)
+def test_dm_sign_agrees_with_mse_and_is_reported_per_horizon():
+    """Units with fewer scored points no longer weigh as much as full ones: DM and MSE tell one story."""
+    data = ar_study(S=4, T=40, F=2, missing=0.3, seed=5)
+    grid = make_split(points(data), horizon=3).on_grid(data)
+    host = load_host()
+    models = {n: (host.forecaster(n), host.forecaster(n).build()) for n in ("arima", "naive")}
+    bt = run_backtest(data, grid, models, horizon=3, baselines=["naive"])
+    m = bt.metrics()
+    for scope, h in (("overall", "all"), ("horizon", 1), ("horizon", 2), ("horizon", 3)):
+        rows = m[(m.scope == scope) & (m.horizon == h)].set_index("forecaster")
+        diff = rows.loc["arima", "mse"] - rows.loc["naive", "mse"]
+        assert np.sign(rows.loc["arima", "dm_naive_stat"]) == np.sign(diff), (scope, h)

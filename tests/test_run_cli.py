@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from biocount.cli import cli
 
-FAST_LSTM = "lstm:\n  epochs: 8\n  patience: 3\n  hidden: 8\n  adapter_dim: 8\n"
+FAST_LSTM = "lstm:\n  epochs: 8\n  patience: 3\n  min_epochs: 1\n  hidden: 8\n  adapter_dim: 8\narima:\n  reselect_growth: null\n"
 
 
 @pytest.fixture
@@ -43,8 +43,11 @@ def test_run_end_to_end_on_a_real_long_csv(shared_data, tmp_path, fast_config):
     assert info["plugins"]["forecasters"]["arima"]["component"] == "biocount:arima"
     assert len(info["data"][0]["sha256"]) == 64 and info["registry"]["sha256"]
     assert {"read", "encode", "align", "fit+backtest"} <= set(info["timings_s"])
-    assert info["device"] == "cpu" and "torch" in info["versions"]
-    assert "lstm" in result.output and "DM vs arima" in result.output
+    assert info["forecasters"]["lstm"]["device"] == "cpu" and "torch" in info["versions"]
+    assert info["forecasters"]["lstm"]["lookback"] == 4 and info["baselines"] == ["arima", "naive"]
+    assert {"fit_s", "predict_s"} <= set(info["forecasters"]["arima"]["timings_s"])
+    assert info["scored"]["test"]["series"] == 11 and info["split"]["unscored"] == {}
+    assert "lstm" in result.output and "DM vs arima" in result.output and "MSE by horizon" in result.output
 
 
 def test_flags_override_the_config_file(tmp_path, shared_data):
@@ -64,7 +67,7 @@ def test_flags_override_the_config_file(tmp_path, shared_data):
     (["--modalities", "rna,lipids"], "modality 'lipids' is not in the demo study; available: genomic, rna, protein"),
     (["--data", "nowhere.h5mu"], "nowhere.h5mu: no such file"),
     (["--target", "protein:P99"], "target feature(s) P99 not in modality 'protein'"),
-    (["--horizon", "40"], "cannot hold"),
+    (["--horizon", "40"], "no series is long enough to split"),
     (["--device", "gpu"], "Invalid value for '--device'"),
     (["--lookback", "0"], "lookback: Input should be greater than or equal to 1"),
 ])
@@ -166,9 +169,10 @@ def test_ensemble_and_interval_bad_input(tmp_path, args, needle):
     assert result.exit_code == 2 and needle in result.output, result.output
 
 
-def test_too_little_validation_for_an_interval_level_is_a_note_not_a_failure(tmp_path):
+def test_too_little_validation_for_an_interval_level_is_a_note_not_a_failure(tmp_path, fast_config):
     out = tmp_path / "o"
-    result = invoke("run", "--levels", "0.8,0.999", "--models", "naive,arima", "--out", out, "--quiet")
+    result = invoke("run", "--levels", "0.8,0.999", "--models", "naive,arima", "--out", out, "--quiet",
+                    "--config", fast_config)
     assert result.exit_code == 0, result.output
     assert "need at least 999 validation residuals" in result.output
     metrics = pd.read_csv(out / "metrics.csv")
@@ -215,10 +219,36 @@ def test_union_grid(tmp_path, demo_study):
     assert info["grid"] == {"kind": "union", "points": 60}
 
 
-def test_short_series_get_a_shorter_default_lookback_with_a_note(shared_data, tmp_path):
+def test_short_series_get_a_shorter_default_lookback_with_a_note(shared_data, tmp_path, fast_config):
     out = tmp_path / "o"
     result = invoke("run", "--data", shared_data / "metacycle_circadian/yeast_cellcycle_mrna_orlando2008_long.csv",
-                    "--modalities", "mRNA=tabular", "--models", "naive,arima", "--out", out, "--quiet")
+                    "--modalities", "mRNA=tabular", "--models", "lstm,naive", "--out", out, "--quiet",
+                    "--config", fast_config)
     assert result.exit_code == 0, result.output
-    assert "lookback 3 (not 8)" in result.output
-    assert json.loads((out / "run.json").read_text())["lookback"] == 3
+    assert "lstm: lookback 3 (not 8)" in result.output
+    assert json.loads((out / "run.json").read_text())["forecasters"]["lstm"]["lookback"] == 3
+
+
+def test_a_lab_protocol_scores_exactly_the_listed_origins_on_a_real_table(shared_data, tmp_path, fast_config):
+    """Train on some mares, validate on others, forecast held-out mares at the origins a lab lists."""
+    origins = tmp_path / "origins.csv"
+    listed = {("mare9", 5.0), ("mare9", 12.0), ("mare10", 8.0), ("mare11", 3.0), ("mare11", 20.0)}
+    origins.write_text("series,origin\n" + "".join(f"{s},{t:g}\n" for s, t in sorted(listed)))
+    (tmp_path / "train.txt").write_text("mare1\nmare2\nmare3\nmare4\nmare5\nmare6\n")
+    out = tmp_path / "o"
+    result = invoke("run", "--data", shared_data / "rdatasets_count_series/nlme_ovary_follicles_long.csv",
+                    "--modalities", "follicle_count=tabular", "--horizon", "2", "--time-axis", "index",
+                    "--split", "series", "--train-series", tmp_path / "train.txt", "--val-series", "mare7,mare8",
+                    "--origins", origins, "--config", fast_config, "--out", out)
+    assert result.exit_code == 0, result.output
+    forecasts = pd.read_csv(out / "forecasts.csv", dtype={"series": str})
+    scored = set(zip(forecasts["series"], forecasts["origin"].astype(float), strict=True))
+    assert scored == listed
+    for name in ("lstm", "arima", "naive"):
+        assert forecasts[name].notna().all(), name
+    info = json.loads((out / "run.json").read_text())
+    assert info["split"]["test_series"] == ["mare10", "mare11", "mare9"]
+    assert info["split"]["validation_series"] == ["mare7", "mare8"]
+    assert info["scored"]["test"] == {"series": 3, "origins": 5, "points": int(forecasts["observed"].notna().sum())}
+    assert info["scored"]["validation"]["series"] == 2
+    assert "scored: validation 2 series" in result.output

@@ -25,6 +25,12 @@ class TestProteinContract(EncoderContract):
     modality = "protein"
 
 
+class TestGenomicContract(EncoderContract):
+    """Time-varying genomic tables (e.g. variant allele frequencies); static ones have no time to cut."""
+
+    modality = "genomic"
+
+
 class TestTabularContract(EncoderContract):
     modality = "tabular"
 

@@ -14,14 +14,16 @@ from ._version import PLUGIN_API, __version__
 if TYPE_CHECKING:
     from .contract import ModalityData, ModalityMeta
     from .errors import BiocountError, BiocountInputError, ContractError, PluginError, RegistryError
-    from .forecast import Forecast, ForecastTask
+    from .forecast import Forecast, Forecaster, ForecastTask
     from .hookspecs import hookimpl
-    from .specs import EncoderSpec, ForecasterSpec, NoOptions
+    from .specs import Capabilities, EncoderSpec, ForecasterSpec, NoOptions
 
 _LAZY = {
     "hookimpl": "hookspecs",
     "EncoderSpec": "specs",
     "ForecasterSpec": "specs",
+    "Capabilities": "specs",
+    "Forecaster": "forecast",
     "NoOptions": "specs",
     "ModalityData": "contract",
     "Forecast": "forecast",
@@ -37,8 +39,8 @@ _SUBMODULES = {"datasets", "pp", "tl", "pl", "get", "testing", "pseudobulk", "re
 
 __all__ = [
     "run",
-    "PLUGIN_API", "BiocountError", "BiocountInputError", "ContractError", "EncoderSpec", "Forecast", "ForecastTask",
-    "ForecasterSpec",
+    "PLUGIN_API", "BiocountError", "BiocountInputError", "Capabilities", "ContractError", "EncoderSpec", "Forecast",
+    "ForecastTask", "Forecaster", "ForecasterSpec",
     "ModalityData", "ModalityMeta", "NoOptions", "PluginError", "RegistryError", "__version__", "hookimpl",
 ]
 

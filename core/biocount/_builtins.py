@@ -5,7 +5,7 @@ from __future__ import annotations
 from ._version import PLUGIN_API
 from .forecasters.lstm_options import LSTMOptions
 from .hookspecs import hookimpl
-from .specs import ForecasterSpec, NoOptions
+from .specs import Capabilities, ForecasterSpec, NoOptions
 
 
 @hookimpl
@@ -13,4 +13,5 @@ def biocount_register_forecasters(register):
     register(ForecasterSpec(name="naive", factory="biocount.forecasters.naive:build", options=NoOptions,
                             api=PLUGIN_API, description="persistence: the last observed value"))
     register(ForecasterSpec(name="lstm", factory="biocount.forecasters.lstm:build", options=LSTMOptions,
-                            api=PLUGIN_API, description="the shared multi-input LSTM (cuDNN on CUDA, CPU otherwise)"))
+                            api=PLUGIN_API, description="the shared multi-input LSTM (cuDNN on CUDA, CPU otherwise)",
+                            capabilities=Capabilities(global_model=True, uses_inputs=True)))

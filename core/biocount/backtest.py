@@ -1,22 +1,18 @@
 """Rolling-origin backtests: every forecaster is scored on identical origins and target points.
 
-Splits (grid indices per series, T grid points):
-
-- ``time``: the last ``test`` points are the test period, the ``val`` points before them the
-  validation period, the rest training. Validation origins run from the end of training to just
-  before the test period, their targets capped at its start; test origins run from the end of
-  validation to T - 2, their targets within the test period.
-- ``series``: held-out series (named, or a seeded fraction) are forecast over the test period,
-  their own earlier points serving only as context (scaling, local ARIMA fits). Global models learn
-  weights from the other series only, which validate on their last ``val`` points.
-
-Fitting sees nothing after ``train_end``; forecasts come for validation and test origins at once.
+Which series and points train, validate and test is decided in :mod:`biocount.split`; here each
+forecaster is fitted once (seeing nothing after ``train_end``), forecasts validation and test origins
+in one call, and is scored. Diebold–Mariano tests compare each forecaster with every baseline of the
+run (``baselines``): on each (series, origin)'s *summed* squared error, divided by the mean number
+of scored points per origin, so the test's mean loss difference is the MSE difference and its sign
+always agrees with the MSE column; per horizon too.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,105 +21,10 @@ from .align import Aligned
 from .ensemble import combine
 from .ensemble import fit as fit_ensemble
 from .errors import BiocountInputError, PluginError
-from .forecast import Forecast, ForecastTask, present_origins
+from .forecast import Forecast, ForecastTask
 from .intervals import conformal, interval_scores, pct, quantile_scores
 from .metrics import METRICS, bh, dm_test, loss_by_unit, naive_scale, point_metrics
-
-BASELINE = "arima"
-FLOOR = "naive"
-
-
-@dataclass(frozen=True)
-class Split:
-    kind: str
-    train_end: np.ndarray  # (S,)
-    val_end: np.ndarray  # (S,)
-    test_start: int  # first grid index of the test period
-    train_series: np.ndarray  # (S,) bool
-    train_until: float | None  # encoders: learn from times <= this (time split)
-    train_series_ids: frozenset[str] | None  # encoders: learn from these series (series split)
-
-    def regrid(self, times_before: np.ndarray, series_before: np.ndarray, times: np.ndarray,
-               series: np.ndarray) -> Split:
-        """The same split on another grid (encoders may drop rows, e.g. QC injections), by time.
-
-        Cutoffs keep their times: a training part ends at the last grid time not after the old one, so
-        nothing fitted later sees more than the encoders did.
-        """
-        if np.array_equal(times_before, times) and np.array_equal(series_before, series):
-            return self
-        old = {s: i for i, s in enumerate(series_before.tolist())}
-        idx = np.array([old[s] for s in series.tolist()])
-        train_end = np.searchsorted(times, times_before[self.train_end[idx]], side="right") - 1
-        val_end = np.searchsorted(times, times_before[self.val_end[idx]], side="right") - 1
-        test_start = int(np.searchsorted(times, times_before[self.test_start], side="left"))
-        return Split(self.kind, train_end, val_end, test_start, self.train_series[idx], self.train_until,
-                     self.train_series_ids)
-
-    def summary(self, times: np.ndarray, series: np.ndarray) -> dict[str, Any]:
-        return {"kind": self.kind, "test_start_time": float(times[self.test_start]),
-                "train_end_time": float(times[int(self.train_end[self.train_series].max())]),
-                "held_out_series": series[~self.train_series].tolist()}
-
-
-def _sizes(T: int, horizon: int, test: int | None, val: int | None) -> tuple[int, int]:
-    """Test and validation sizes; defaults shrink to their minimum (horizon + 1) on short series."""
-    floor = horizon + 1
-    size_t = test if test is not None else max(floor, round(0.25 * T))
-    size_v = val if val is not None else max(floor, round(0.2 * T))
-    if size_t + size_v >= T - 2:  # defaults too large for a short study: use the smallest that work
-        size_t, size_v = (test if test is not None else floor), (val if val is not None else floor)
-    if size_t + size_v >= T - 2:
-        fits = max(0, -(-(T - 4) // 2) - 1)  # largest h with 2 (h + 1) < T - 2
-        hint = f"use --horizon {fits} or less" if fits >= 1 else "the series are too short to backtest"
-        raise BiocountInputError(f"{T} time points cannot hold {size_t} test and {size_v} validation points plus a "
-                                 f"training part; {hint}, or set smaller --test-size/--val-size")
-    return size_t, size_v
-
-
-def make_split(times: np.ndarray, series: np.ndarray, *, horizon: int, kind: Literal["time", "series"] = "time",
-               test: int | None = None, val: int | None = None, holdout: list[str] | float | None = None,
-               seed: int = 0) -> Split:
-    """Decide the split on the target's grid, before anything is fitted."""
-    T, S = times.size, series.size
-    test, val = _sizes(T, horizon, test, val)
-    test_start = T - test
-    if kind == "time":
-        train_end = np.full(S, T - test - val - 1)
-        return Split("time", train_end, np.full(S, test_start - 1), test_start, np.ones(S, dtype=bool),
-                     float(times[train_end[0]]), None)
-    if isinstance(holdout, list):
-        unknown = sorted(set(holdout) - set(series.tolist()))
-        if unknown:
-            raise BiocountInputError(f"--holdout names unknown series {', '.join(unknown)}; "
-                                     f"series are {', '.join(series[:8].tolist())}{' ...' if S > 8 else ''}")
-        held = np.isin(series, holdout)
-    else:
-        fraction = 0.25 if holdout is None else float(holdout)
-        n = max(1, round(fraction * S))
-        if n >= S:
-            raise BiocountInputError(f"--holdout {fraction} leaves no training series out of {S}")
-        held = np.zeros(S, dtype=bool)
-        held[np.random.default_rng(seed).choice(S, size=n, replace=False)] = True
-    if held.all() or not held.any():
-        raise BiocountInputError("a series split needs at least one held-out and one training series")
-    train_end = np.where(held, test_start - 1, T - val - 1)
-    val_end = np.where(held, test_start - 1, T - 1)
-    return Split("series", train_end, val_end, test_start, ~held, None, frozenset(series[~held].tolist()))
-
-
-def origins(data: Aligned, split: Split, horizon: int) -> tuple[np.ndarray, np.ndarray]:
-    """Validation and test origins (each (N, 2) series and grid index)."""
-    S, T = data.series.size, data.times.size
-    if split.kind == "time":
-        val = present_origins(data, split.train_end, split.val_end - 1)
-        test = present_origins(data, np.full(S, split.test_start - 1), np.full(S, T - 2))
-    else:
-        val = present_origins(data, np.where(split.train_series, split.train_end, T), np.full(S, T - 2))
-        test = present_origins(data, np.where(split.train_series, T, split.test_start - 1), np.full(S, T - 2))
-    if test.shape[0] == 0:
-        raise BiocountInputError("no test origins: the target is never observed in the test period")
-    return val, test
+from .split import GridSplit
 
 
 def targets(data: Aligned, orig: np.ndarray, horizon: int, until: np.ndarray | None = None) -> np.ndarray:
@@ -142,7 +43,7 @@ class Backtest:
     """Everything a report needs: forecasts on identical origins, observed targets, metrics."""
 
     data: Aligned
-    split: Split
+    split: GridSplit
     horizon: int
     val_origins: np.ndarray
     test_origins: np.ndarray
@@ -157,6 +58,8 @@ class Backtest:
     notes: list[str] = field(default_factory=list)  # what was skipped, e.g. intervals without enough validation data
     tasks: dict[str, ForecastTask] = field(default_factory=dict)
     calibration: dict[str, dict[float, np.ndarray]] = field(default_factory=dict)  # name -> level -> q per horizon
+    baselines: list[str] = field(default_factory=list)  # forecasters every other one is DM-tested against
+    timings: dict[str, dict[str, float]] = field(default_factory=dict)  # name -> fit_s, predict_s
 
     def _scales(self) -> tuple[np.ndarray, np.ndarray]:
         s = naive_scale(self.data.y, self.split.train_end)
@@ -234,30 +137,33 @@ class Backtest:
             self._metrics = self._compute_metrics()
         return self._metrics.copy()
 
+    def _dm(self, pred: np.ndarray, other: np.ndarray, h: int | None = None, f: int | None = None) -> tuple[float, float]:
+        """DM of ``pred`` against ``other`` on the test origins (one horizon / feature if given)."""
+        hs = slice(None) if h is None else slice(h, h + 1)
+        fs = slice(None) if f is None else slice(f, f + 1)
+        y, a, b = self.y_test[:, hs, fs], pred[:, hs, fs], other[:, hs, fs]
+        units = self.test_origins[:, 0] * self.data.times.size + self.test_origins[:, 1]  # time order per series
+        stat, p, _ = dm_test(loss_by_unit(y, a, units), loss_by_unit(y, b, units), self.horizon if h is None else h + 1)
+        return stat, p
+
+    def _tests(self, name: str, pred: np.ndarray, **scope: int) -> dict[str, float]:
+        """DM columns against every baseline (and the full model, for an ablation member)."""
+        row: dict[str, float] = {}
+        against = [(b, b) for b in self.baselines if b != name and b in self.forecasts]
+        if name in self.reference:
+            against.append(("full", self.reference[name]))
+        for label, other in against:
+            row[f"dm_{label}_stat"], row[f"dm_{label}_p"] = self._dm(pred, self.forecasts[other]["test"].mean, **scope)
+        return row
+
     def _compute_metrics(self) -> pd.DataFrame:
         scale = naive_scale(self.data.y, self.split.train_end)[self.test_origins[:, 0]][:, None, :]
         scale = np.broadcast_to(scale, self.y_test.shape)
-        units = [f"{s}|{t}" for s, t in self.test_origins]
-        base = self.forecasts.get(BASELINE, {}).get("test")
-        floor = self.forecasts.get(FLOOR, {}).get("test")
         rows = []
         for name, fc in self.forecasts.items():
             pred = fc["test"].mean
             row = {"forecaster": name, "scope": "overall", "feature": "all", "horizon": "all"}
-            row |= point_metrics(self.y_test, pred, scale)
-            if base is not None and name != BASELINE:
-                stat, p, _ = dm_test(loss_by_unit(self.y_test, pred, units),
-                                     loss_by_unit(self.y_test, base.mean, units), self.horizon)
-                row |= {"dm_stat": stat, "dm_p": p}
-            if floor is not None and name != FLOOR:
-                stat, p, _ = dm_test(loss_by_unit(self.y_test, pred, units),
-                                     loss_by_unit(self.y_test, floor.mean, units), self.horizon)
-                row |= {"dm_naive_stat": stat, "dm_naive_p": p}
-            if name in self.reference:
-                full = self.forecasts[self.reference[name]]["test"].mean
-                stat, p, _ = dm_test(loss_by_unit(self.y_test, pred, units), loss_by_unit(self.y_test, full, units),
-                                     self.horizon)
-                row |= {"dm_full_stat": stat, "dm_full_p": p}
+            row |= point_metrics(self.y_test, pred, scale) | self._tests(name, pred)
             row |= self._prob_scores(name, self.y_test, pred)
             rows.append(row)
             native = f"{name}:native"
@@ -268,32 +174,37 @@ class Backtest:
             for f, feature in enumerate(self.data.target_features):
                 r = {"forecaster": name, "scope": "feature", "feature": str(feature), "horizon": "all"}
                 r |= point_metrics(self.y_test[..., f:f + 1], pred[..., f:f + 1], scale[..., f:f + 1])
-                if base is not None and name != BASELINE:
-                    stat, p, _ = dm_test(loss_by_unit(self.y_test[..., f:f + 1], pred[..., f:f + 1], units),
-                                         loss_by_unit(self.y_test[..., f:f + 1], base.mean[..., f:f + 1], units),
-                                         self.horizon)
-                    r |= {"dm_stat": stat, "dm_p": p}
-                feature_rows.append(r)
-            if base is not None and name != BASELINE:
-                adjusted = bh(np.array([r.get("dm_p", np.nan) for r in feature_rows]))
+                feature_rows.append(r | self._tests(name, pred, f=f))
+            for key in {k for r in feature_rows for k in r if k.startswith("dm_") and k.endswith("_p")}:
+                adjusted = bh(np.array([r.get(key, np.nan) for r in feature_rows]))
                 for r, q in zip(feature_rows, adjusted, strict=True):
-                    r["dm_p_bh"] = q
+                    r[f"{key}_bh"] = q
             rows += feature_rows
             for h in range(self.horizon):
                 r = {"forecaster": name, "scope": "horizon", "feature": "all", "horizon": h + 1}
                 r |= point_metrics(self.y_test[:, h:h + 1], pred[:, h:h + 1], scale[:, h:h + 1])
+                r |= self._tests(name, pred, h=h)
                 r |= self._prob_scores(name, self.y_test, pred, (slice(None), slice(h, h + 1)))
                 rows.append(r)
         prob = [f"{k}_{pct(lv)}" for lv in self.levels for k in ("coverage", "width", "winkler")]
-        columns = ["forecaster", "scope", "feature", "horizon", *METRICS, "n", "dm_stat", "dm_p", "dm_p_bh",
-                   "dm_naive_stat", "dm_naive_p", "dm_full_stat", "dm_full_p", *prob, "pinball", "crps"]
-        return pd.DataFrame(rows).reindex(columns=columns)
+        tests = [f"dm_{b}_{k}" for b in [*self.baselines, "full"] for k in ("stat", "p", "p_bh")]
+        columns = ["forecaster", "scope", "feature", "horizon", *METRICS, "n", *tests, *prob, "pinball", "crps"]
+        frame = pd.DataFrame(rows)
+        return frame.reindex(columns=[c for c in columns if c in frame or not c.startswith("dm_")])
+
+    def scored(self) -> dict[str, Any]:
+        """Series, origins and target points scored per role (validation, test)."""
+        out = {}
+        for role, orig, y in (("validation", self.val_origins, self.y_val), ("test", self.test_origins, self.y_test)):
+            out[role] = {"series": int(np.unique(orig[:, 0]).size), "origins": int(orig.shape[0]),
+                         "points": int(np.sum(~np.isnan(y)))}
+        return out
 
     def comparison(self) -> pd.DataFrame:
-        """One row per forecaster: overall metrics and the DM test against ARIMA."""
+        """One row per forecaster: overall metrics and the DM tests against each baseline."""
         m = self.metrics()
         m = m[(m["scope"] == "overall") & ~m["forecaster"].str.endswith(":native")]
-        return m.drop(columns=["scope", "feature", "horizon", "dm_p_bh"]).set_index("forecaster")
+        return m.drop(columns=["scope", "feature", "horizon", *[c for c in m if c.endswith("_bh")]]).set_index("forecaster")
 
     def forecasts_frame(self) -> pd.DataFrame:
         """series, feature, origin, horizon, time, observed, one column per forecaster (test origins)."""
@@ -319,28 +230,33 @@ class Backtest:
         return frame[frame["time"] <= self.data.times[-1]].reset_index(drop=True)
 
 
-def run_backtest(data: Aligned, split: Split, forecasters: dict[str, tuple], *, horizon: int, lookback: int,
+def run_backtest(data: Aligned, split: GridSplit, forecasters: dict[str, tuple], *, horizon: int,
                  seed: int = 0, levels: list[float] | None = None, ensembles: list[str] | None = None,
                  ensemble_per: str = "pooled", reference: dict[str, str] | None = None,
-                 log=lambda msg: None) -> Backtest:
+                 baselines: list[str] | None = None, log=lambda msg: None) -> Backtest:
     """Fit each forecaster once and forecast validation and test origins in one call.
 
     ``forecasters`` maps a name to ``(component, model)`` or ``(component, model, aligned)`` where
     ``aligned`` replaces ``data`` for that model (modality ablations: same target and grid, fewer inputs).
     A forecaster that fails is reported in ``failed`` and left out; input errors still stop the run.
     """
-    val, test = origins(data, split, horizon)
+    val, test = split.val, split.test
+    if test.shape[0] == 0:
+        raise BiocountInputError("no test origins: the target is never observed where the split scores it")
     both = np.concatenate([val, test])
-    forecasts, fitted, failed, tasks = {}, {}, {}, {}
+    forecasts, fitted, failed, tasks, timings = {}, {}, {}, {}, {}
     for name, entry in forecasters.items():
         component, model = entry[0], entry[1]
         own = entry[2] if len(entry) > 2 and entry[2] is not None else data
-        task = ForecastTask(data=own, horizon=horizon, lookback=lookback, train_end=split.train_end,
-                            val_origins=val, seed=seed, val_end=split.val_end, train_series=split.train_series)
+        task = ForecastTask(data=own, horizon=horizon, train_end=split.train_end, val_origins=val, seed=seed,
+                            val_end=split.val_end, train_series=split.train_series)
         log(f"fitting {name}")
         try:
+            clock = time.perf_counter()
             model.fit(task)
+            fit_s = time.perf_counter() - clock
             fc = model.predict(task, both)
+            timings[name] = {"fit_s": round(fit_s, 3), "predict_s": round(time.perf_counter() - clock - fit_s, 3)}
             if fc.mean.shape != (both.shape[0], horizon, data.y.shape[2]):
                 raise PluginError(f"returned shape {fc.mean.shape}, expected {(both.shape[0], horizon, data.y.shape[2])}")
         except BiocountInputError:
@@ -367,4 +283,5 @@ def run_backtest(data: Aligned, split: Split, forecasters: dict[str, tuple], *, 
             }
             weights[f"ensemble:{method}"] = {"members": members, "per": ensemble_per, "weights": np.asarray(w).tolist()}
     return Backtest(data, split, horizon, val, test, y_val, targets(data, test, horizon), forecasts, fitted, failed,
-                    levels=levels or [0.8, 0.95], weights=weights, reference=reference or {}, tasks=tasks)
+                    levels=levels or [0.8, 0.95], weights=weights, reference=reference or {}, tasks=tasks,
+                    baselines=list(baselines or []), timings=timings)

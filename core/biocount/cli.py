@@ -218,10 +218,21 @@ _RUN_OPTIONS = [
     ("--horizon", "horizon", int, "Grid steps forecast from each origin [default: 3]."),
     ("--lookback", "lookback", int, "Grid steps of history the LSTM sees [default: 8, fewer on short series]."),
     ("--models", "models", str, "Comma list of forecasters [default: lstm,arima,naive]."),
-    ("--split", "split", click.Choice(["time", "series"]), "time: last points per series; series: held-out series."),
-    ("--test-size", "test_size", int, "Grid points in the test period [default: 25 %]."),
-    ("--val-size", "val_size", int, "Grid points in the validation period [default: 20 %]."),
-    ("--holdout", "holdout", str, "Series split: comma list of series, or a fraction such as 0.25."),
+    ("--baselines", "baselines", str, "Comma list of forecasters every other one is DM-tested against "
+                                      "[default: arima,naive]."),
+    ("--split", "split", click.Choice(["time", "series"]), "time: each series' last points are scored; series: "
+                                                           "held-out series are [default: time]."),
+    ("--test-size", "test_size", int, "Points of each series scored [default: 25 %]."),
+    ("--val-size", "val_size", int, "Points of each series validating before the scored ones [default: 20 %]."),
+    ("--train-series", "train_series", str, "Series split: series to learn from (comma list or a file of names) "
+                                            "[default: the rest]."),
+    ("--val-series", "val_series", str, "Series split: validation series (names, a file, or a fraction of the "
+                                        "training series) [default: 0.2]."),
+    ("--test-series", "test_series", str, "Series split: test series (names, a file, or a fraction) [default: 0.25, "
+                                          "or the series in --origins]."),
+    ("--holdout", "holdout", str, "Deprecated spelling of --test-series."),
+    ("--warmup", "warmup", int, "Series split: points of each test/validation series seen before its first origin."),
+    ("--origins", "origins", click.Path(dir_okay=False), "CSV of series,origin rows: score exactly these origins."),
     ("--device", "device", click.Choice(["auto", "cpu", "cuda"]), "Where the LSTM runs [default: auto]."),
     ("--cell", "cell", click.Choice(["standard", "peephole"]), "LSTM cell [default: standard]."),
     ("--preset", "preset", click.Choice(["default", "seed"]), "LSTM preset [default: default]."),
@@ -289,14 +300,18 @@ def _print_comparison(result) -> None:
     from .metrics import LOWER_IS_BETTER, METRICS
 
     cmp = result.comparison
-    target = result.info["target"]
-    table = Table(title=f"{target['modality']}: {len(target['features'])} feature(s), "
-                        f"{result.info['origins']['test']} test origins, horizon {result.config.horizon}")
+    info = result.info
+    target, baselines = info["target"], info.get("baselines", [])
+    scored = info.get("scored", {}).get("test", {})
+    table = Table(title=f"{target['modality']}: {len(target['features'])} feature(s), {scored.get('series', '?')} "
+                        f"series, {info['origins']['test']} test origins, {scored.get('points', '?')} points scored, "
+                        f"horizon {result.config.horizon}")
     table.add_column("forecaster")
     for m in METRICS:
         table.add_column(m.upper() if m != "r2" else "R²", justify="right")
-    for column in ("DM vs arima", "p", "DM vs naive", "p "):
-        table.add_column(column, justify="right")
+    for b in baselines:
+        table.add_column(f"DM vs {b}", justify="right")
+        table.add_column("p" + " " * baselines.index(b), justify="right")
     level = min(result.config.levels, key=lambda lv: abs(lv - 0.8))
     cov = f"coverage_{pct(level)}"
     table.add_column(f"cover {level:.0%}", justify="right")
@@ -307,23 +322,57 @@ def _print_comparison(result) -> None:
             text = f"{row[m]:.4g}"
             cells.append(f"[bold green]{text}[/]" if row[m] == best[m] else text)
         tests = []
-        for stat, p in (("dm_stat", "dm_p"), ("dm_naive_stat", "dm_naive_p")):
-            tests += ["", ""] if np.isnan(row.get(stat, np.nan)) else [f"{row[stat]:.2f}", f"{row[p]:.2g}"]
-        table.add_row(escape(str(name)), *cells, *tests, f"{row[cov]:.0%}" if np.isfinite(row.get(cov, np.nan)) else "")
+        for b in baselines:
+            stat, p = row.get(f"dm_{b}_stat", np.nan), row.get(f"dm_{b}_p", np.nan)
+            tests += ["", ""] if np.isnan(stat) else [f"{stat:.2f}", f"{p:.2g}"]
+        table.add_row(escape(_label(str(name), info)), *cells, *tests,
+                      f"{row[cov]:.0%}" if np.isfinite(row.get(cov, np.nan)) else "")
     console = Console(highlight=False)
     console.width = max(console.width, 132)  # a pipe or a log file still gets the whole table
     console.print(table)
-    console.print("DM: Diebold-Mariano on squared errors per (series, origin), Harvey-corrected; "
-                  "negative = lower error than the named baseline. Bold: best per metric. "
-                  "cover: test coverage of the split-conformal interval.")
-    for name, w in result.info.get("ensembles", {}).items():
+    console.print(_by_horizon(result.metrics, baselines))
+    console.print("MSE weights every scored point equally. DM: Diebold-Mariano on each (series, origin)'s summed "
+                  "squared error (so its sign always agrees with MSE), Harvey-corrected; negative = lower error than "
+                  "the named baseline. Bold: best per metric. cover: test coverage of the split-conformal interval.")
+    console.print("scored: " + "; ".join(f"{role} {v['series']} series, {v['origins']} origins, {v['points']} points"
+                                         for role, v in info.get("scored", {}).items()))
+    for name, w in info.get("ensembles", {}).items():
         if w["per"] == "pooled":
             console.print(escape(f"{name} weights: " + ", ".join(
                 f"{m} {x:.2f}" for m, x in zip(w["members"], w["weights"], strict=True))))
-    for why in result.info.get("failed", {}).values():
+    for why in info.get("failed", {}).values():
         console.print(f"[yellow]left out:[/] {escape(why)}")
-    for note in result.info.get("notes", []):
+    for note in info.get("notes", []):
         console.print(f"[yellow]note:[/] {escape(note)}")
+
+
+def _label(name: str, info: dict) -> str:
+    """A forecaster's name, marked where its forecasts were persistence on some series."""
+    fallback = info.get("forecasters", {}).get(name, {}).get("fallback") or {}
+    if fallback.get("series"):
+        return f"{name} ({fallback.get('to', 'fallback')} on {fallback['series']} of {fallback['of']} series×features)"
+    return name
+
+
+def _by_horizon(metrics, baselines: list[str]):
+    """MSE per horizon per forecaster, with the DM p-value against each baseline at that horizon."""
+    import numpy as np
+    from rich.table import Table
+
+    rows = metrics[(metrics["scope"] == "horizon") & ~metrics["forecaster"].str.endswith(":native")]
+    horizons = sorted(rows["horizon"].unique())
+    table = Table(title="MSE by horizon (DM p vs " + ", ".join(baselines) + ")" if baselines else "MSE by horizon")
+    table.add_column("forecaster")
+    for h in horizons:
+        table.add_column(f"h={h}", justify="right")
+    for name, group in rows.groupby("forecaster", sort=False):
+        cells = []
+        for h in horizons:
+            r = group[group["horizon"] == h].iloc[0]
+            ps = [f"{r[f'dm_{b}_p']:.2g}" for b in baselines if np.isfinite(r.get(f"dm_{b}_p", np.nan))]
+            cells.append(f"{r['mse']:.4g}" + (f" ({', '.join(ps)})" if ps else ""))
+        table.add_row(str(name), *cells)
+    return table
 
 
 def main() -> None:

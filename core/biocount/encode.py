@@ -21,17 +21,25 @@ if TYPE_CHECKING:
 class TrainSelection:
     """Which rows encoders may learn from: times up to ``until`` and/or the listed series.
 
-    Static rows (no time) belong to training whenever their series does.
+    ``until`` is one time for every series, or a time per series (a time split cuts each series at
+    its own points; series it does not name are left out). Static rows (no time) belong to training
+    whenever their series does.
     """
 
-    until: float | None = None
+    until: float | dict[str, float] | None = None
     series: frozenset[str] | None = None
 
     def mask(self, obs: pd.DataFrame) -> np.ndarray:
         keep = np.ones(len(obs), dtype=bool)
+        ids = obs["series"].astype(str)
         if self.series is not None:
-            keep &= obs["series"].astype(str).isin(self.series).to_numpy()
-        if self.until is not None and "time" in obs:
+            keep &= ids.isin(self.series).to_numpy()
+        if isinstance(self.until, dict):
+            keep &= ids.isin(self.until.keys()).to_numpy()
+            if "time" in obs:
+                cut = ids.map(self.until).to_numpy(dtype=float)
+                keep &= ~(obs["time"].to_numpy(dtype=float) > cut)  # NaN cut: series left out above
+        elif self.until is not None and "time" in obs:
             keep &= obs["time"].to_numpy(dtype=float) <= self.until
         return keep
 

@@ -20,12 +20,13 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ._version import PLUGIN_API, __version__
 from .errors import BiocountInputError, PluginError
 
-DEFAULT_LOOKBACK = 8
+#: Run-wide conveniences (CLI flags) handed to every chosen forecaster whose options declare them.
+SHARED_OPTIONS = ("lookback", "device", "cell", "preset", "n_jobs", "quiet")
 
 
 class RunConfig(BaseModel):
@@ -41,16 +42,27 @@ class RunConfig(BaseModel):
     target: str | None = Field(default=None, description="'protein' or 'protein:P01,protein:P07'; default protein, "
                                                          "else the first modality.")
     horizon: int = Field(default=3, ge=1, description="Grid steps forecast from each origin.")
-    lookback: int | None = Field(default=None, ge=1,
-                                 description="Grid steps of history the LSTM sees (default 8, fewer on short series).")
     models: list[str] = Field(default=["lstm", "arima", "naive"], description="Forecasters to compare.")
-    split: Literal["time", "series"] = "time"
-    test_size: int | None = Field(default=None, ge=1, description="Grid points in the test period (default 25 %).")
-    val_size: int | None = Field(default=None, ge=1, description="Grid points in the validation period (default 20 %).")
-    holdout: list[str] | float | None = Field(default=None, description="Series split: series names, or a fraction.")
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    cell: Literal["standard", "peephole"] | None = None
-    preset: Literal["default", "seed"] | None = None
+    baselines: list[str] = Field(default=["arima", "naive"],
+                                 description="Forecasters every other one is tested against (Diebold-Mariano); "
+                                             "those not in --models are left out.")
+    split: Literal["time", "series"] = Field(
+        default="time", description="time: each series' last points are scored; series: held-out series are.")
+    test_size: int | None = Field(default=None, ge=1,
+                                  description="Points of each series scored (default 25 %); series split: each test "
+                                              "series' last points, unless --warmup or --origins say otherwise.")
+    val_size: int | None = Field(default=None, ge=1,
+                                 description="Points of each series validating, before the scored ones (default 20 %).")
+    train_series: list[str] | float | None = Field(default=None, description="Series split: series the models learn "
+                                                   "from (comma list or file of names; default: the rest).")
+    val_series: list[str] | float | None = Field(default=None, description="Series split: validation series (names or "
+                                                 "a fraction of the training series; default 20 % of them).")
+    test_series: list[str] | float | None = Field(default=None, description="Series split: test series (names or a "
+                                                  "fraction; default 25 %, or the series in --origins).")
+    warmup: int | None = Field(default=None, ge=1, description="Series split: points of each validation and test "
+                                                               "series seen before its first origin.")
+    origins: Path | None = Field(default=None, description="CSV of (series, origin) to score exactly, for every "
+                                                           "forecaster.")
     seed: int = 0
     jobs: int = Field(default=1, description="Processes for per-series work (ARIMA); -1: all cores.")
     out: Path = Path("biocount-out")
@@ -70,6 +82,41 @@ class RunConfig(BaseModel):
                                     "(for series measured at unrelated times).")
     options: dict[str, dict[str, Any]] = Field(default_factory=dict,
                                                description="Per component (encoder or forecaster name): its options.")
+    model_options: dict[str, Any] = Field(
+        default_factory=dict, description="Options handed to every chosen forecaster that declares them: "
+                                          f"{', '.join(SHARED_OPTIONS)} (the CLI's --lookback, --device, --cell, --preset).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _aliases(cls, data: Any) -> Any:
+        """Old spellings: ``holdout`` is ``test_series``; lookback/device/cell/preset are model options."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if "holdout" in data:
+            data.setdefault("test_series", data.pop("holdout"))
+        moved = {k: data.pop(k) for k in ("lookback", "device", "cell", "preset") if k in data}
+        moved = {k: v for k, v in moved.items() if v is not None}
+        if moved:
+            data["model_options"] = {**moved, **(data.get("model_options") or {})}
+        return data
+
+    @field_validator("train_series", "val_series", "test_series", mode="before")
+    @classmethod
+    def _series_list(cls, value: Any) -> Any:
+        """A comma list, a fraction, or a file with one series name per line; names stay strings."""
+        if not isinstance(value, str):
+            return [str(v) for v in value] if isinstance(value, (list, tuple)) else value
+        text = value.strip()
+        try:
+            return float(text)
+        except ValueError:
+            pass
+        path = Path(text)
+        if path.is_file():
+            names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+            return [n for n in names if not n.startswith("#")]
+        return [v.strip() for v in text.split(",") if v.strip()]
 
     @field_validator("data", mode="before")
     @classmethod
@@ -104,7 +151,7 @@ class RunConfig(BaseModel):
             raise ValueError(f"unknown ensemble '{bad[0]}'; use {', '.join(METHODS)}")
         return value
 
-    @field_validator("modalities", "models", mode="before")
+    @field_validator("modalities", "models", "baselines", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -174,10 +221,10 @@ def run(config: RunConfig, *, host: Any = None, log=None, data: Any = None) -> R
     ``data`` (an AnnData, MuData or ``{modality: AnnData}``) replaces reading ``config.data``.
     """
     from .align import align
-    from .backtest import make_split, run_backtest
-    from .encode import TrainSelection, encode
+    from .backtest import run_backtest
+    from .encode import encode
     from .plugins import load_host
-    from .readers import as_modalities, read
+    from .split import make_split
 
     log = log or (lambda msg: None)
     timings: dict[str, float] = {}
@@ -201,39 +248,16 @@ def run(config: RunConfig, *, host: Any = None, log=None, data: Any = None) -> R
     overrides = {m.split("=")[0]: m.split("=", 1)[1] for m in config.modalities if "=" in m}
     if target not in names:
         names.append(target)  # the target's own history is always an input
-    forecasters = {}
-    for name in config.models:  # resolve every component before any heavy work
-        comp = host.forecaster(name)
-        opts = dict(config.options.get(name, {}))
-        if name == "lstm":
-            opts |= {k: v for k, v in {"device": config.device, "cell": config.cell, "preset": config.preset,
-                                       "quiet": config.quiet}.items() if v is not None}
-        if name == "arima":
-            opts.setdefault("n_jobs", config.jobs)
-        forecasters[name] = (comp, comp.build(**opts))
-    if len(set(config.models)) != len(config.models):
-        raise BiocountInputError(f"--models lists a forecaster twice: {', '.join(config.models)}")
+    forecasters = _build_forecasters(config, host)
+    origins_table = None
+    if config.origins is not None:
+        from .split import read_origins
+
+        origins_table = read_origins(config.origins, series_key=config.series_key)
     lap("resolve")
 
     log("reading data")
-    sources = config.data or ["demo"]
-    source = "the data" if data is not None else " + ".join("the demo study" if s == "demo" else s for s in sources)
-    if data is not None:
-        data = as_modalities(data, where="data", time_key=config.time_key, series_key=config.series_key)
-    else:
-        data, origin = {}, {}
-        for src in sources:
-            if src == "demo":
-                from .datasets import demo
-
-                part = as_modalities(demo(seed=config.demo_seed), where="demo study", time_key=config.time_key,
-                                     series_key=config.series_key)
-            else:
-                part = read(src, time_key=config.time_key, series_key=config.series_key, host=host)
-            for mod, adata in part.items():
-                if mod in data:
-                    raise BiocountInputError(f"modality '{mod}' is in both {origin[mod]} and {src}; rename one of them")
-                data[mod], origin[mod] = adata, src
+    data, source = _read(config, host, data)
     missing = [n for n in names if n not in data]
     if missing:
         raise BiocountInputError(f"modality '{missing[0]}' is not in {source}; "
@@ -245,58 +269,47 @@ def run(config: RunConfig, *, host: Any = None, log=None, data: Any = None) -> R
     tgt = data[target]
     if "time" not in tgt.obs:
         raise BiocountInputError(f"target modality '{target}' has no time column; choose a time-resolved target")
-    times = np.unique(tgt.obs["time"].to_numpy(dtype=float))
-    series = np.unique(tgt.obs["series"].astype(str).to_numpy())
-    split = make_split(times, series, horizon=config.horizon, kind=config.split, test=config.test_size,
-                       val=config.val_size, holdout=config.holdout, seed=config.seed)
+    points = tgt.obs[["series", "time"]]
+    split = make_split(points, horizon=config.horizon, kind=config.split, test_size=config.test_size,
+                       val_size=config.val_size, train_series=config.train_series, val_series=config.val_series,
+                       test_series=config.test_series, warmup=config.warmup, origins=origins_table, seed=config.seed)
     log("encoding " + ", ".join(names))
-    encoded, _ = encode(data, names, host, train=TrainSelection(until=split.train_until, series=split.train_series_ids),
-                        options=config.options, overrides=overrides)
+    encoded, _ = encode(data, names, host, train=split.train_selection(), options=config.options, overrides=overrides)
     lap("encode")
     aligned = align(encoded, target=target, target_features=target_features, grid=config.grid)
+    series = np.unique(points["series"].astype(str).to_numpy())
     unknown = np.setdiff1d(aligned.series, series)
+    times = np.unique(points["time"].to_numpy(dtype=float))
     if unknown.size or (config.grid == "target" and np.setdiff1d(aligned.times, times).size):
         raise PluginError(f"the encoder of target modality '{target}' invented series or time points "
                           f"({', '.join(map(str, unknown[:3])) or 'times'}); it may only keep or drop rows")
-    split = split.regrid(times, series, aligned.times, aligned.series)
+    grid_split = split.on_grid(aligned)
     shared = float(aligned.present.mean())
     if shared < 0.5:
         aligned.report.append(f"series are measured at different times: each covers {shared:.0%} of the shared grid "
                               "on average, so horizons skip other series' times; consider --time-axis index")
     lap("align")
 
-    reference = {}
-    if config.ablate_modalities:
-        if "lstm" not in forecasters:
-            raise BiocountInputError("--ablate-modalities compares LSTMs on modality subsets: add lstm to --models")
-        comp, model = forecasters["lstm"]
-        for subset, restricted in _ablations(aligned, [n for n in names if n != target]):
-            label = f"lstm[{'+'.join([*subset, target])}]"
-            forecasters[label] = (comp, comp.build(**model.options.model_dump()), restricted)
-            reference[label] = "lstm"
-    lookback = config.lookback
-    if lookback is None:
-        longest = int(split.train_end.max()) + 1
-        lookback = min(DEFAULT_LOOKBACK, max(1, longest))
-        if lookback < DEFAULT_LOOKBACK:
-            aligned.report.append(f"lookback {lookback} (not {DEFAULT_LOOKBACK}): the training part has {longest} "
-                                  "time points")
+    reference = _add_ablations(config, forecasters, aligned, [n for n in names if n != target])
     log("backtesting " + ", ".join(forecasters))
-    bt = run_backtest(aligned, split, forecasters, horizon=config.horizon, lookback=lookback,
-                      seed=config.seed, levels=config.levels, ensembles=config.ensemble,
-                      ensemble_per=config.ensemble_per, reference=reference, log=log)
+    baselines = [b for b in config.baselines if b in forecasters]
+    bt = run_backtest(aligned, grid_split, forecasters, horizon=config.horizon, seed=config.seed,
+                      levels=config.levels, ensembles=config.ensemble, ensemble_per=config.ensemble_per,
+                      reference=reference, baselines=baselines, log=log)
     lap("fit+backtest")
-    metrics = bt.metrics()
+    metrics = bt.metrics()  # also computes the intervals, filling bt.notes
     comparison = bt.comparison()
     forecasts = bt.forecasts_frame()
     lap("report")
 
+    reports = {name: _report(model) for name, model in bt.fitted.items()}
     info = {
         "biocount": __version__, "plugin_api": PLUGIN_API, "config": json.loads(config.model_dump_json()),
         "target": {"modality": target, "features": aligned.target_features.tolist()},
-        "data": _fingerprint(config), "split": split.summary(aligned.times, aligned.series),
+        "data": _fingerprint(config), "split": split.summary(),
+        "scored": bt.scored(), "baselines": baselines,
         "origins": {"validation": int(bt.val_origins.shape[0]), "test": int(bt.test_origins.shape[0])},
-        "grid": {"kind": config.grid, "points": int(aligned.times.size)}, "lookback": int(lookback),
+        "grid": {"kind": config.grid, "points": int(aligned.times.size)},
         "modalities": {n: {"shape": list(d.shape), "encoder": d.meta.encoder, "normalisation": d.meta.normalisation}
                        for n, d in encoded.items()},
         "alignment_report": aligned.report,
@@ -306,29 +319,82 @@ def run(config: RunConfig, *, host: Any = None, log=None, data: Any = None) -> R
                     "encoders": {n: d.meta.encoder for n, d in encoded.items()}},
         "registry": {"files": [str(p) for p in host.loaded_registry.sources], "sha256": host.loaded_registry.sha256},
         "versions": _versions(), "timings_s": timings, "peak_rss_mb": rss,
+        "forecasters": {n: {"timings_s": bt.timings.get(n, {})} | r for n, r in reports.items()},
+        "failed": bt.failed, "ensembles": bt.weights, "conformal_levels": config.levels,
     }
-    info["failed"] = bt.failed
-    bt.metrics()  # computes intervals, filling bt.notes
-    info["notes"] = aligned.report + bt.notes
-    info["ensembles"] = bt.weights
-    info["conformal_levels"] = config.levels
-    lstm = bt.fitted.get("lstm")
-    if lstm is not None and hasattr(lstm, "device"):
-        import torch
-
-        info["device"] = str(lstm.device)
-        if lstm.device.type == "cuda":
-            info["cudnn"] = torch.backends.cudnn.version()
-            info["gpu"] = torch.cuda.get_device_name(lstm.device)
-        info["lstm"] = {"epochs_run": len(lstm.history), "best_epoch": int(lstm.best_epoch),
-                        "history": [[e, round(t, 6), None if v is None else round(v, 6)] for e, t, v in lstm.history]}
-    arima = bt.fitted.get("arima")
-    if arima is not None and hasattr(arima, "fit_report"):
-        report = arima.fit_report()
-        info["arima"] = {"fallbacks": {k: v["fallback"] for k, v in report.items() if v["fallback"]},
-                         "orders": {k: v["order"] for k, v in report.items()},
-                         "warnings": {k: v["warnings"] for k, v in report.items() if v["warnings"]}}
+    info["notes"] = (aligned.report + split.notes + [f"series {s} not scored: {why}" for s, why in split.unscored.items()]
+                     + bt.notes + [f"{n}: {note}" for n, r in reports.items() for note in r.get("notes", [])])
     return RunResult(config, comparison, metrics, forecasts, info, bt.fitted, bt)
+
+
+def _build_forecasters(config: RunConfig, host: Any) -> dict[str, tuple]:
+    """Resolve and build every forecaster before any heavy work; shared options go where declared."""
+    if len(set(config.models)) != len(config.models):
+        raise BiocountInputError(f"--models lists a forecaster twice: {', '.join(config.models)}")
+    shared = dict(config.model_options) | {"n_jobs": config.jobs, "quiet": config.quiet}
+    unknown = set(config.model_options) - set(SHARED_OPTIONS)
+    if unknown:
+        raise BiocountInputError(f"model option '{sorted(unknown)[0]}' is not shared; use options: "
+                                 f"{{<forecaster>: {{{sorted(unknown)[0]}: ...}}}} for one forecaster's options")
+    forecasters, taken = {}, set()
+    for name in config.models:
+        comp = host.forecaster(name)
+        fields = getattr(comp.spec.options, "model_fields", {})
+        mine = {k: v for k, v in shared.items() if k in fields}
+        taken |= set(mine)
+        forecasters[name] = (comp, comp.build(**(mine | dict(config.options.get(name, {})))))
+    unused = sorted(set(config.model_options) - taken)
+    if unused:
+        raise BiocountInputError(f"--{unused[0]}: none of the forecasters {', '.join(config.models)} takes this "
+                                 "option; drop it or add a forecaster that does")
+    return forecasters
+
+
+def _read(config: RunConfig, host: Any, data: Any) -> tuple[dict[str, Any], str]:
+    """The study as {modality: AnnData} from ``data`` or the configured sources, and a name for messages."""
+    from .readers import as_modalities, read
+
+    sources = config.data or ["demo"]
+    if data is not None:
+        return as_modalities(data, where="data", time_key=config.time_key, series_key=config.series_key), "the data"
+    out, origin = {}, {}
+    for src in sources:
+        if src == "demo":
+            from .datasets import demo
+
+            part = as_modalities(demo(seed=config.demo_seed), where="demo study", time_key=config.time_key,
+                                 series_key=config.series_key)
+        else:
+            part = read(src, time_key=config.time_key, series_key=config.series_key, host=host)
+        for mod, adata in part.items():
+            if mod in out:
+                raise BiocountInputError(f"modality '{mod}' is in both {origin[mod]} and {src}; rename one of them")
+            out[mod], origin[mod] = adata, src
+    return out, " + ".join("the demo study" if s == "demo" else s for s in sources)
+
+
+def _add_ablations(config: RunConfig, forecasters: dict[str, tuple], aligned: Any, inputs: list[str]) -> dict[str, str]:
+    """With --ablate-modalities: each forecaster that uses inputs, again on every subset of them."""
+    if not config.ablate_modalities:
+        return {}
+    users = [n for n, (c, _m) in forecasters.items() if c.spec.capabilities.uses_inputs]
+    if not users:
+        raise BiocountInputError("--ablate-modalities compares a model on modality subsets, but none of "
+                                 f"{', '.join(config.models)} uses input modalities; add one that does (e.g. lstm)")
+    reference = {}
+    for name in users:
+        comp, model = forecasters[name]
+        for subset, restricted in _ablations(aligned, inputs):
+            label = f"{name}[{'+'.join([*subset, aligned.target])}]"
+            forecasters[label] = (comp, comp.build(**model.options.model_dump()), restricted)
+            reference[label] = name
+    return reference
+
+
+def _report(model: Any) -> dict[str, Any]:
+    """A forecaster's own report (the Forecaster protocol), tolerating plugins written before it."""
+    report = model.report() if hasattr(model, "report") else {}
+    return dict(report or {})
 
 
 def _observation_index(data: dict[str, Any], names: list[str]) -> dict[str, Any]:
@@ -424,12 +490,6 @@ def config_from(path: str | Path | None, flags: dict[str, Any]) -> RunConfig:
         if not isinstance(data, dict):
             raise BiocountInputError(f"--config {path}: expected a mapping of options")
         data = {k.replace("-", "_"): v for k, v in data.items()}
-    if isinstance(flags.get("holdout"), str):
-        raw = flags["holdout"]
-        try:
-            flags["holdout"] = float(raw)
-        except ValueError:
-            flags["holdout"] = [s.strip() for s in raw.split(",") if s.strip()]
     try:
         return RunConfig.model_validate({**data, **flags})
     except ValidationError as exc:

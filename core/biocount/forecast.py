@@ -1,10 +1,13 @@
 """The forecaster interface every model shares (core's and plugins'), and origin bookkeeping.
 
-A forecaster is built from its options, then::
+A forecaster is built from its options and follows :class:`Forecaster`::
 
     fit(task) -> self
     predict(task, origins) -> Forecast       # mean (N, H, F), optional quantiles
+    report() -> dict                         # what a lab should know: notes, fallbacks, fitted details
 
+What it can do is declared on its spec (:class:`Capabilities`), so the engine decides without names
+(which forecasters a modality ablation applies to, how the truncation test deletes data).
 ``task.data`` is the aligned study. ``task.train_end[s]`` is the last grid index of series ``s`` that
 fitting may see (targets included): nothing after it may influence fitted state. An origin is a
 (series index, grid index) pair; forecasts are for grid steps origin+1 ... origin+H, in the target's
@@ -14,18 +17,41 @@ encoded value scale.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from .align import Aligned
 from .errors import BiocountInputError
+from .specs import Capabilities
+
+__all__ = ["Capabilities", "Forecast", "ForecastTask", "Forecaster", "present_origins"]
+
+
+@runtime_checkable
+class Forecaster(Protocol):
+    """What every forecaster object (built by its spec's factory) provides."""
+
+    options: Any
+
+    def fit(self, task: ForecastTask) -> Forecaster:
+        """Learn from ``task.data`` up to ``task.train_end`` (validation origins may guide early stopping)."""
+        ...
+
+    def predict(self, task: ForecastTask, origins: np.ndarray) -> Forecast:
+        """Forecast H steps from each origin ((N, 2) series and grid index), using data up to the origin only."""
+        ...
+
+    def report(self) -> dict[str, Any]:
+        """JSON-able facts for run.json: ``notes`` (list of one-line strings shown on the console),
+        ``fallback`` ({"series": k, "of": n, "to": "persistence"} when some fits fell back), anything else."""
+        ...
 
 
 @dataclass(frozen=True)
 class ForecastTask:
     data: Aligned
     horizon: int
-    lookback: int
     train_end: np.ndarray  # (S,) int: last grid index usable for fitting; -1 = none
     val_origins: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=int))  # (N, 2)
     seed: int = 0
@@ -36,15 +62,9 @@ class ForecastTask:
         T = self.data.times.size
         if self.horizon < 1:
             raise BiocountInputError(f"horizon must be at least 1, got {self.horizon}")
-        if self.lookback < 1:
-            raise BiocountInputError(f"lookback must be at least 1, got {self.lookback}")
         if self.horizon >= T:
             raise BiocountInputError(f"horizon {self.horizon} leaves no history: the series have {T} time points; "
                                      f"use --horizon {max(1, T // 4)} or less")
-        longest = int(self.train_end.max()) + 1 if self.train_end.size else 0
-        if self.lookback > longest:
-            raise BiocountInputError(f"lookback {self.lookback} is longer than the training part ({longest} time "
-                                     f"points); use --lookback {max(1, longest // 2)} or less")
 
 
 @dataclass(frozen=True)

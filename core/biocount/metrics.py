@@ -49,12 +49,17 @@ def point_metrics(y: np.ndarray, pred: np.ndarray, scale: np.ndarray | None = No
 
 
 def loss_by_unit(y: np.ndarray, pred: np.ndarray, unit: np.ndarray) -> pd.Series:
-    """Mean squared error per unit (e.g. per (series, origin)), over its observed points."""
+    """Squared error per unit (e.g. per (series, origin)), sorted by unit.
+
+    Summed over the unit's observed points and divided by the mean number of observed points per
+    unit: the mean over units is then exactly the MSE over points, so a DM test on these losses
+    weights each point as the MSE does, and their signs agree.
+    """
     sq = np.where(np.isnan(y), np.nan, (pred - y) ** 2).reshape(y.shape[0], -1)
     n = np.sum(~np.isnan(sq), axis=1)
-    per_row = np.where(n > 0, np.nansum(sq, axis=1) / np.maximum(n, 1), np.nan)
-    frame = pd.DataFrame({"unit": unit, "loss": per_row}).dropna()
-    return frame.groupby("unit", sort=True)["loss"].mean()
+    frame = pd.DataFrame({"unit": unit, "loss": np.nansum(sq, axis=1), "n": n})
+    frame = frame[frame["n"] > 0].groupby("unit", sort=True)[["loss", "n"]].sum()
+    return frame["loss"] / max(float(frame["n"].mean()), 1.0) if len(frame) else frame["loss"]
 
 
 def dm_test(loss_a: pd.Series, loss_b: pd.Series, horizon: int) -> tuple[float, float, int]:

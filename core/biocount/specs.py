@@ -67,6 +67,18 @@ class EncoderSpec(_ComponentSpec):
     modality: str | None = Field(default=None, pattern=_NAME)
 
 
+class Capabilities(BaseModel):
+    """What a forecaster declares about itself on its :class:`~biocount.ForecasterSpec`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    global_model: bool = Field(default=False, description="Learns shared weights from every training series (a "
+                                                         "local model fits each series on its own history).")
+    uses_inputs: bool = Field(default=False, description="Reads modalities other than the target's own history "
+                                                        "(modality ablations apply to it).")
+    native_intervals: bool = Field(default=False, description="Returns its own quantiles in Forecast.quantiles.")
+
+
 class ForecasterSpec(_ComponentSpec):
     """A forecaster, e.g. ``arima``.
 
@@ -75,3 +87,5 @@ class ForecasterSpec(_ComponentSpec):
     """
 
     kind: ClassVar[str] = "forecaster"
+    capabilities: Capabilities = Field(default_factory=Capabilities,
+                                       description="What the forecaster declares about itself (see Capabilities).")

@@ -8,6 +8,11 @@ Never auto-loaded into other projects' test runs (no ``pytest11`` entry point). 
 - :class:`EncoderContract` and :class:`ForecasterContract`: test classes to subclass, checking a
   component on small synthetic data: valid output, no leakage between fit and transform (or from
   the future), determinism under a seed, options round trip, clear errors on bad input.
+
+The causality contract (``test_truncation`` in both): deleting every row after a time t changes
+nothing encoded, and no forecast made, at or before t. It catches state learned from rows the
+training mask excludes (in any attribute), per-series centring over the whole series inside
+``transform``, filters computed on all rows, and decisions about an origin taken with later data.
 """
 
 from __future__ import annotations
@@ -81,12 +86,30 @@ def fitted_state(obj: Any) -> dict[str, np.ndarray]:
     return state
 
 
+def _assert_same_before(full: ModalityData, short: ModalityData, t: float, atol: float, what: str) -> None:
+    """Every value of ``full`` at times <= t equals ``short``'s (same series, features; NaN equal NaN)."""
+    assert set(short.series.tolist()) <= set(full.series.tolist()), f"{what}: truncation invented series"
+    rows = [full.series.tolist().index(s) for s in short.series.tolist()]
+    if short.static is not None or full.static is not None:
+        np.testing.assert_allclose(short.static, full.static[rows], atol=atol, equal_nan=True,
+                                   err_msg=f"{what}: static covariates changed when rows after time {t:g} were deleted")
+    if full.times is None or full.times.size == 0:
+        return
+    keep = full.times <= t
+    np.testing.assert_array_equal(short.times, full.times[keep], err_msg=f"{what}: times at or before {t:g} changed")
+    np.testing.assert_allclose(short.values, full.values[rows][:, keep], atol=atol, equal_nan=True,
+                               err_msg=f"{what}: values at or before time {t:g} changed when later rows were "
+                                       "deleted (state learned from all rows, a whole-series statistic in "
+                                       "transform, or a filter over all rows?)")
+
+
 class EncoderContract:
     """Subclass and set ``modality`` (the name your encoder serves) and, if needed, override
     :meth:`build` and :meth:`example`. Fitted state must live in attributes ending with ``_``."""
 
     modality: str = ""
     options: dict[str, Any] = {}
+    truncation_atol: float = 1e-9  # raise it for float32 / GPU arithmetic, never to hide a leak
 
     @pytest.fixture
     def host(self) -> Host:
@@ -123,6 +146,22 @@ class EncoderContract:
         for key in sa:
             np.testing.assert_array_equal(sa[key], sb[key], err_msg=f"fitted {key} saw test rows")
 
+    def test_truncation(self, host):
+        """Deleting every row after time t (and fitting on the same training rows) changes nothing at or before t."""
+        adata = self.example()
+        time = adata.obs["time"].to_numpy(dtype=float)
+        times = np.unique(time)
+        train_until, t = times[len(times) // 3], times[(2 * len(times)) // 3]
+
+        def encode(a):
+            a_time = a.obs["time"].to_numpy(dtype=float)
+            return self._outputs(self.build(host).fit(a, train=a_time <= train_until), a)
+
+        full, short = encode(adata), encode(adata[time <= t].copy())
+        assert len(full) == len(short), "truncation changed how many modalities the encoder returns"
+        for a, b in zip(full, short, strict=True):
+            _assert_same_before(a, b, t, self.truncation_atol, f"encoder for '{self.modality}' ({a.meta.modality})")
+
     def test_deterministic(self, host):
         adata = self.example()
         first = self._outputs(self.build(host).fit(adata), adata)
@@ -150,12 +189,19 @@ class ForecasterContract:
     name: str = ""
     options: dict[str, Any] = {}
     horizon: int = 2
+    truncation_atol: float = 1e-9  # raise it for float32 / GPU arithmetic, never to hide a leak
 
     @pytest.fixture
     def host(self) -> Host:
         return load_host()
 
-    def task(self, seed: int = 0, shift_after: int | None = None) -> Any:
+    def task(self, seed: int = 0, shift_after: int | None = None, delete_after: int | None = None,
+             in_series: list[int] | None = None) -> Any:
+        """3 series x 30 days x 2 features; training up to day 15, validation targets up to day 19.
+
+        ``delete_after``: rows after that day are deleted (of ``in_series``, default all series), as
+        if the study had ended then.
+        """
         from .align import align
         from .forecast import ForecastTask, present_origins
 
@@ -165,11 +211,17 @@ class ForecasterContract:
         y = np.sin(t[None, :, None] / 3 + rng.uniform(0, 6, (S, 1, F))) + rng.normal(0, 0.1, (S, T, F))
         if shift_after is not None:
             y[:, shift_after + 1:] += 5.0
+        if delete_after is not None:
+            cut = list(range(S)) if in_series is None else in_series
+            if in_series is None:
+                t, y = t[: delete_after + 1], y[:, : delete_after + 1]
+            else:
+                y[cut, delete_after + 1:] = np.nan
         d = ModalityData(series=[f"s{i}" for i in range(S)], times=t, features=[f"f{i}" for i in range(F)],
                          values=y, meta={"modality": "x"})
         data = align({"x": d}, target="x")
         val = present_origins(data, np.full(S, 15), np.full(S, 19 - self.horizon))
-        return ForecastTask(data=data, horizon=self.horizon, lookback=4, train_end=np.full(S, 15), val_origins=val,
+        return ForecastTask(data=data, horizon=self.horizon, train_end=np.full(S, 15), val_origins=val,
                             seed=0, val_end=np.full(S, 19))
 
     def build(self, host: Host) -> Any:
@@ -195,6 +247,23 @@ class ForecasterContract:
         a = self.build(host).fit(base).predict(base, origins).mean
         b = self.build(host).fit(changed).predict(changed, origins).mean
         np.testing.assert_allclose(a, b, atol=1e-9)
+
+    def test_truncation(self, host):
+        """Deleting the rows after day t (of one series, then of every series, as a global model also
+        learns from the others) leaves every forecast at origins <= t unchanged."""
+        t = 24  # after the validation targets: fitting sees the same data either way
+        origins = np.array([(s, o) for s in range(3) for o in range(16, t + 1)])
+        full = self.build(host).fit(self.task()).predict(self.task(), origins)
+        for in_series in ([0], None):
+            short_task = self.task(delete_after=t, in_series=in_series)
+            short = self.build(host).fit(short_task).predict(short_task, origins)
+            where = "series s0" if in_series else "every series"
+            np.testing.assert_allclose(short.mean, full.mean, atol=self.truncation_atol, err_msg=(
+                f"forecaster '{self.name}': forecasts at origins <= {t} changed when the rows after {t} of {where} "
+                "were deleted: something about an origin used later data"))
+            for q, values in full.quantiles.items():
+                np.testing.assert_allclose(short.quantiles[q], values, atol=self.truncation_atol,
+                                           err_msg=f"forecaster '{self.name}': quantile {q} looked ahead")
 
     def test_options_round_trip(self, host):
         comp = host.forecaster(self.name)

@@ -163,13 +163,19 @@ def _store(adata: AnnData, result: Any, name: str, key: str, method: str) -> Non
     from .metrics import loss_by_unit
 
     losses = loss_by_unit(bt.y_test, bt.forecasts[name]["test"].mean, np.asarray(units))
+    import hashlib
+
+    scored = hashlib.sha256(np.asarray(units).astype(str).tobytes()).hexdigest()[:16]  # which origins were scored
     params = {
         MARK: result.info["biocount"], "method": method, "target": data.target, "horizon": int(cfg.horizon),
-        "lookback": int(result.info["lookback"]), "random_state": int(cfg.seed), "split": cfg.split,
+        "random_state": int(cfg.seed), "split": cfg.split,
         "levels": [float(x) for x in levels], "modalities": list(result.info["modalities"]),
-        "time_key": time_col, "sample_key": sample_col, "test_start_time": float(data.times[bt.split.test_start]),
+        "time_key": time_col, "sample_key": sample_col, "test_origins": scored,
         "scale": str(result.info["modalities"][data.target]["normalisation"]),
     }
+    lookback = result.info["forecasters"].get(name, {}).get("lookback")
+    if lookback is not None:
+        params["lookback"] = int(lookback)
     entry = {
         "params": params,
         "series": data.series[future["origins"][:, 0]].astype(str),
@@ -250,8 +256,8 @@ def comparison_table(data: AnnData | MuData, *, keys: list[str], mod: str | None
     first = entries[keys[0]]["params"]
     for k, e in entries.items():
         p = e["params"]
-        if (p["target"], int(p["horizon"]), p["split"], float(p["test_start_time"])) != \
-                (first["target"], int(first["horizon"]), first["split"], float(first["test_start_time"])):
+        if (p["target"], int(p["horizon"]), p["split"], str(p["test_origins"])) != \
+                (first["target"], int(first["horizon"]), first["split"], str(first["test_origins"])):
             raise BiocountInputError(f"'{k}' was not scored on the same origins as '{keys[0]}' (target, horizon or "
                                      "split differ); rerun bc.tl.forecast with the same settings")
     if reference is None:

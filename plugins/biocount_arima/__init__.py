@@ -1,6 +1,6 @@
 """biocount-arima: the ARIMA baseline (statsmodels), one model per series and target feature."""
 
-from biocount import ForecasterSpec, hookimpl
+from biocount import Capabilities, ForecasterSpec, hookimpl
 
 from .options import ArimaOptions
 
@@ -11,6 +11,7 @@ def biocount_register_forecasters(register):
         name="arima",
         factory="biocount_arima.forecaster:ArimaForecaster",
         options=ArimaOptions,
-        api="1.0",
-        description="statsmodels ARIMA per series and feature, order by AICc, state extended without refits",
+        api="1.1",
+        description="statsmodels ARIMA per series and feature; orders re-selected as each series grows",
+        capabilities=Capabilities(native_intervals=True),
     ))

@@ -2,20 +2,28 @@
 
 One ``statsmodels.tsa.arima.model.ARIMA`` per series and target feature, on the target's encoded
 values over the grid (NaN = missing, handled by the Kalman filter). The order is fixed by option or
-chosen per series and feature on the training part only, as R's auto.arima does: d is the smallest
-order after which a KPSS test (5 %) no longer rejects stationarity (d <= max_d; a series too short to
-test is differenced once, which forecasts like persistence), then p <= max_p and
-q <= max_q by AICc (with a constant when d = 0). AICc is not compared across d: differencing changes
-the data the likelihood is computed on. An order needs 3 training observations per parameter. Rolling origins do not refit: the fitted results are extended with the
-new observations (``append(..., refit=False)``) and each origin's forecasts are dynamic predictions
-from that origin, which use no observation after it. With ``refit_every=k`` the parameters are
-re-estimated on all data up to every k-th test origin. A fit that fails falls back to persistence and
-is reported; statsmodels' warnings are collected per series, never printed.
+chosen as R's auto.arima does: d is the smallest order after which a KPSS test (5 %) no longer
+rejects stationarity (d <= max_d; a series too short to test is differenced once), then p <= max_p
+and q <= max_q by AICc, with a constant when d = 0 and with and without drift when d = 1. AICc is
+not compared across d: differencing changes the data the likelihood is computed on. An order needs 3
+observations per parameter.
+
+Selection schedule, as a statistician would run a rolling-origin study: the order is selected and
+the parameters estimated on the training part, and selected and estimated again on all data up to
+the point where a series' observed history has grown by ``reselect_growth`` (20 %) since the last
+selection: by auto.arima's stepwise step around the current order (p or q one up or down, drift
+toggled) while KPSS keeps d, by the full search when d changes. The selection points depend on the data alone, never on which origins are asked for.
+Between them, origins extend the filtered state (``append(refit=False)``) and each origin's
+forecasts are dynamic predictions from that origin. Everything about an origin, including the
+decision to fall back to persistence (no order fits, or forecasts beyond the range seen so far by
+3 ranges), uses data up to that origin only. Fallbacks are counted and reported; statsmodels'
+warnings are collected per series, never printed.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import warnings
 from dataclasses import dataclass, field
 
@@ -27,24 +35,31 @@ from .options import ArimaOptions
 
 QUANTILES = (0.025, 0.1, 0.9, 0.975)
 MIN_KPSS = 25  # below this a KPSS unit-root test has too little power to trust; assume a unit root
-MIN_OBS_PER_PARAM = 3  # an order needs this many training observations per estimated parameter
-DIVERGENCE = 3.0  # forecasts beyond the training range by this many ranges fall back to persistence
+MIN_OBS_PER_PARAM = 3  # an order needs this many observations per estimated parameter
+DIVERGENCE = 3.0  # forecasts beyond the range seen so far by this many ranges fall back to persistence
 
 
 @dataclass
 class SeriesFit:
-    """What was fitted for one series and feature."""
+    """One selection for one series and feature, on data up to grid index ``at``."""
 
+    at: int
     order: tuple[int, int, int] | None
-    params: np.ndarray | None
+    trend: str = "n"
+    params: np.ndarray | None = None
     fallback: str | None = None  # why persistence is used instead
     warnings: list[str] = field(default_factory=list)
 
+    @property
+    def persistence(self) -> bool:
+        """Forecasts equal persistence: a fallback, or a random walk without drift."""
+        return self.params is None or (self.order == (0, 1, 0) and self.trend == "n")
 
-def _model(y: np.ndarray, order: tuple[int, int, int]):
+
+def _model(y: np.ndarray, order: tuple[int, int, int], trend: str):
     from statsmodels.tsa.arima.model import ARIMA
 
-    return ARIMA(y, order=order, trend="c" if order[1] == 0 else "n")
+    return ARIMA(y, order=order, trend=trend)
 
 
 def _kpss_d(y: np.ndarray, max_d: int, alpha: float = 0.05) -> int:
@@ -53,102 +68,132 @@ def _kpss_d(y: np.ndarray, max_d: int, alpha: float = 0.05) -> int:
 
     for d in range(max_d):
         z = np.diff(y, n=d)
-        if z.size < MIN_KPSS:  # too short to test for a unit root: assume one (forecasts like persistence)
+        if z.size < MIN_KPSS:  # too short to test for a unit root: assume one
             return min(d + 1, max_d)
         if np.ptp(z) == 0 or kpss(z, regression="c", nlags="auto")[1] > alpha:
             return d
     return max_d
 
 
-def _fit_one(y: np.ndarray, options: ArimaOptions) -> SeriesFit:
-    caught: list[str] = []
-    observed = int(np.sum(~np.isnan(y)))
+def _candidates(y: np.ndarray, options: ArimaOptions) -> list[tuple[tuple[int, int, int], str]]:
+    if options.order is not None:
+        order = tuple(options.order)
+        return [(order, "c" if order[1] == 0 else "n")]
+    d = _kpss_d(y[~np.isnan(y)], options.max_d)
+    trends = {0: ["c"], 1: ["n", "t"]}.get(d, ["n"])  # constant; drift (auto.arima's include.drift)
+    return [((p, d, q), t) for p, q in itertools.product(range(options.max_p + 1), range(options.max_q + 1))
+            for t in trends]
+
+
+def _neighbours(fit: SeriesFit, options: ArimaOptions) -> list[tuple[tuple[int, int, int], str]]:
+    """auto.arima's stepwise step: the current order, p or q one up or down, drift toggled (d = 1)."""
+    p, d, q = fit.order
+    out = [((p, d, q), fit.trend)]
+    out += [((p + dp, d, q + dq), fit.trend) for dp, dq in ((1, 0), (-1, 0), (0, 1), (0, -1))
+            if 0 <= p + dp <= options.max_p and 0 <= q + dq <= options.max_q]
+    if d == 1:
+        out.append(((p, d, q), "t" if fit.trend == "n" else "n"))
+    return out
+
+
+def select(y: np.ndarray, at: int, options: ArimaOptions, previous: SeriesFit | None = None) -> SeriesFit:
+    """Select the order by AICc and estimate it on ``y[: at + 1]``: the full search, or a stepwise
+    search around ``previous`` (a re-selection as the series grows)."""
+    part = y[: at + 1]
+    observed = int(np.sum(~np.isnan(part)))
     if observed < 4:
-        return SeriesFit(None, None, f"only {observed} training observations")
-    best = None
+        return SeriesFit(at, None, fallback=f"only {observed} observations")
+    best, caught = None, []
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
-        if options.order is not None:
-            orders = [tuple(options.order)]
-        else:  # AICc cannot compare different d (other data): settle d by KPSS first, as auto.arima does
-            d = _kpss_d(y[~np.isnan(y)], options.max_d)
-            orders = list(itertools.product(range(options.max_p + 1), [d], range(options.max_q + 1)))
-        for order in orders:
-            n_params = order[0] + order[2] + (1 if order[1] == 0 else 0) + 1  # + constant, + variance
+        candidates = _candidates(part, options)  # settles d by KPSS on the data so far
+        if previous is not None and previous.order is not None and options.order is None \
+                and previous.order[1] == candidates[0][0][1]:  # same d: auto.arima's stepwise step suffices
+            candidates = _neighbours(previous, options)
+        for order, trend in candidates:
+            n_params = order[0] + order[2] + (trend != "n") + 1  # + constant or drift, + variance
             if observed - order[1] < MIN_OBS_PER_PARAM * n_params:  # too many parameters for the data
                 continue
             try:
-                res = _model(y, order).fit()
+                res = _model(part, order, trend).fit()
             except Exception as exc:  # statsmodels raises LinAlgError, ValueError ...
                 caught.append(f"{order}: {type(exc).__name__}: {exc}")
                 continue
             score = res.aicc if np.isfinite(res.aicc) else np.inf
             if best is None or score < best[0]:
-                best = (score, order, np.asarray(res.params))
+                best = (score, order, trend, np.asarray(res.params))
     caught += sorted({f"{w.category.__name__}: {w.message}" for w in record})
     if best is None:
-        return SeriesFit(None, None, "no order could be fitted", caught)
-    return SeriesFit(best[1], best[2], None, caught)
+        return SeriesFit(at, None, fallback="no order could be fitted", warnings=caught)
+    return SeriesFit(at, best[1], best[2], best[3], None, caught)
 
 
-def _forecast_series(y: np.ndarray, fit: SeriesFit, origins: np.ndarray, horizon: int, train_end: int,
-                     options: ArimaOptions) -> tuple[np.ndarray, np.ndarray, SeriesFit]:
-    """Mean (n, H) and quantiles (n, H, 4) at ``origins`` (sorted grid indices) for one series-feature."""
+def selection_points(y: np.ndarray, train_end: int, last: int, growth: float | None) -> list[int]:
+    """Grid indices where the order is (re-)selected: the end of training, then every time the observed
+    history has grown by ``growth`` since the last selection (up to ``last``). Depends on data only."""
+    points = [train_end]
+    if growth is None:
+        return points
+    seen = np.flatnonzero(~np.isnan(y))
+    n = max(int(np.sum(seen <= train_end)), 1)
+    while True:
+        n = max(n + 1, math.ceil(n * (1 + growth) - 1e-9))
+        if n > seen.size or seen[n - 1] > last:
+            return points
+        points.append(int(seen[n - 1]))
+
+
+def _forecast_series(y: np.ndarray, origins: np.ndarray, horizon: int, train_end: int, options: ArimaOptions,
+                     known: dict[int, SeriesFit]) -> tuple[np.ndarray, np.ndarray, list[SeriesFit], np.ndarray]:
+    """Mean (n, H), quantiles (n, H, 4), the fits used and a per-origin persistence flag, at sorted ``origins``."""
     from scipy.stats import norm
 
     n = origins.size
     mean = np.full((n, horizon), np.nan)
     quant = np.full((n, horizon, len(QUANTILES)), np.nan)
-    if fit.params is None:
-        return mean, quant, fit
+    persist = np.ones(n, dtype=bool)
     z = norm.ppf(QUANTILES)
-    with warnings.catch_warnings(record=True) as record:
-        warnings.simplefilter("always")
-        params, segment_start = fit.params, 0
-        blocks = [origins] if options.refit_every is None else \
-            [origins[i:i + options.refit_every] for i in range(0, n, options.refit_every)]
-        for k, block in enumerate(blocks):
-            if k > 0:  # the documented schedule: re-estimate on everything up to this block's first origin
-                try:
-                    params = np.asarray(_model(y[: block[0] + 1], fit.order).fit(start_params=params).params)
-                except Exception as exc:
-                    fit.warnings.append(f"refit at origin {block[0]} failed ({type(exc).__name__}); kept parameters")
-            end = int(block.max())
-            base = _model(y[: train_end + 1], fit.order).filter(params)
-            res = base.append(y[train_end + 1: end + 1], refit=False) if end > train_end else base
-            for i, o in enumerate(block):
-                if o > res.nobs - 1:
-                    continue
-                pred = res.get_prediction(start=int(o) + 1, end=int(o) + horizon, dynamic=True) if o < res.nobs - 1 \
+    points = selection_points(y, train_end, int(origins.max()) if n else train_end, options.reselect_growth)
+    segment = np.maximum(np.searchsorted(points, origins, side="right") - 1, 0)  # the selection in force
+    fits: list[SeriesFit] = []
+    for k, at in enumerate(points):
+        fit = known.get(at) or select(y, at, options, fits[-1] if fits else None)
+        fits.append(fit)
+        rows = np.flatnonzero(segment == k)
+        if fit.params is None or rows.size == 0:
+            continue
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            end = int(origins[rows].max())
+            res = _model(y[: at + 1], fit.order, fit.trend).filter(fit.params)
+            if end > at:
+                res = res.append(y[at + 1: end + 1], refit=False)
+            for i in rows:
+                o = int(origins[i])
+                pred = res.get_prediction(start=o + 1, end=o + horizon, dynamic=True) if o < res.nobs - 1 \
                     else res.get_forecast(horizon)
                 m = np.asarray(pred.predicted_mean)[:horizon]
                 se = np.sqrt(np.asarray(pred.var_pred_mean))[:horizon]
-                mean[segment_start + i, : m.size] = m
-                quant[segment_start + i, : m.size] = m[:, None] + se[:, None] * z[None, :]
-            segment_start += block.size
-    fit.warnings += sorted({f"{w.category.__name__}: {w.message}" for w in record})
-    seen = y[: train_end + 1][~np.isnan(y[: train_end + 1])]
-    spread = max(float(np.ptp(seen)), 1e-8)
-    lo, hi = seen.min() - DIVERGENCE * spread, seen.max() + DIVERGENCE * spread
-    if np.any(~np.isfinite(mean[~np.isnan(mean)])) or np.any((mean < lo) | (mean > hi)):
-        fit.fallback = f"order {fit.order} diverged (forecasts outside the training range by {DIVERGENCE:g}x)"
-        fit.params = None
-        mean[:] = np.nan
-        quant[:] = np.nan
-    return mean, quant, fit
+                seen = y[: o + 1][~np.isnan(y[: o + 1])]  # the divergence check sees data up to this origin only
+                spread = max(float(np.ptp(seen)), 1e-8)
+                lo, hi = seen.min() - DIVERGENCE * spread, seen.max() + DIVERGENCE * spread
+                if not np.all(np.isfinite(m)) or np.any((m < lo) | (m > hi)):
+                    fit.warnings.append(f"origin {o}: forecasts beyond {DIVERGENCE:g} ranges of the data seen so "
+                                        "far; persistence used there")
+                    continue
+                mean[i, : m.size] = m
+                quant[i, : m.size] = m[:, None] + se[:, None] * z[None, :]
+                persist[i] = fit.persistence
+        fit.warnings += sorted({f"{w.category.__name__}: {w.message}" for w in record} - set(fit.warnings))
+    return mean, quant, fits, persist
 
 
 def _series_job(ys: np.ndarray, origins: np.ndarray, horizon: int, train_end: int, options: ArimaOptions,
-                known: list[SeriesFit | None]):
-    """All target features of one series: fit (unless known), then forecast at the series' origins."""
-    means, quants, fits = [], [], []
-    for f in range(ys.shape[1]):
-        fit = known[f] if known[f] is not None and known[f].params is not None else _fit_one(ys[: train_end + 1, f], options)
-        mean, quant, fit = _forecast_series(ys[:, f], fit, origins, horizon, train_end, options)
-        means.append(mean)
-        quants.append(quant)
-        fits.append(fit)
-    return np.stack(means, axis=-1), np.stack(quants, axis=-2), fits  # (n, H, F), (n, H, F, 4)
+                known: list[dict[int, SeriesFit]]):
+    """All target features of one series."""
+    out = [_forecast_series(ys[:, f], origins, horizon, train_end, options, known[f]) for f in range(ys.shape[1])]
+    return (np.stack([o[0] for o in out], axis=-1), np.stack([o[1] for o in out], axis=-2),
+            [o[2] for o in out], np.stack([o[3] for o in out], axis=-1))
 
 
 class ArimaForecaster:
@@ -156,10 +201,11 @@ class ArimaForecaster:
 
     def __init__(self, options: ArimaOptions | None = None) -> None:
         self.options = options or ArimaOptions()
-        self.fits: dict[tuple[str, str], SeriesFit] = {}
+        self.fits: dict[tuple[str, str], dict[int, SeriesFit]] = {}
+        self.persistence: dict[tuple[str, str], list[bool]] = {}
 
     def fit(self, task: ForecastTask) -> ArimaForecaster:
-        self.fits = {}  # local models: fitted per series with the first forecasts (in parallel), then reused
+        self.fits, self.persistence = {}, {}  # local models: selected per series as origins are forecast
         return self
 
     def predict(self, task: ForecastTask, origins: np.ndarray) -> Forecast:
@@ -173,24 +219,38 @@ class ArimaForecaster:
         jobs = []
         for s in np.unique(origins[:, 0]):
             rows = np.flatnonzero(origins[:, 0] == s)
-            rows = rows[np.argsort(origins[rows, 1], kind="stable")]
-            jobs.append((s, rows))
+            jobs.append((s, rows[np.argsort(origins[rows, 1], kind="stable")]))
+        keys = {s: [(str(data.series[s]), str(f)) for f in data.target_features] for s, _ in jobs}
         results = Parallel(n_jobs=self.options.n_jobs, backend="loky")(
             delayed(_series_job)(data.y[s], origins[rows, 1], H, int(task.train_end[s]), self.options,
-                                 [self.fits.get((str(data.series[s]), str(f))) for f in data.target_features])
+                                 [self.fits.get(k, {}) for k in keys[s]])
             for s, rows in jobs)
-        last = data.inputs[data.target].values[origins[:, 0], origins[:, 1]][:, data.target_index]
-        for (s, rows), (m, q, fits) in zip(jobs, results, strict=True):
+        for (s, rows), (m, q, fits, persist) in zip(jobs, results, strict=True):
             mean[rows], quant[rows] = m, q
-            for f, fit in enumerate(fits):
-                self.fits[(str(data.series[s]), str(data.target_features[f]))] = fit
-                if fit.params is None:  # persistence fallback, reported in fit_report()
-                    mean[rows, :, f] = last[rows, f][:, None]
-        still = np.isnan(mean)  # origins the filter could not reach (e.g. beyond the data)
+            for key, used, flags in zip(keys[s], fits, persist.T, strict=True):
+                self.fits.setdefault(key, {}).update({fit.at: fit for fit in used})
+                self.persistence[key] = flags.tolist()
+        last = data.inputs[data.target].values[origins[:, 0], origins[:, 1]][:, data.target_index]
+        still = np.isnan(mean)  # persistence where no ARIMA forecast stands (fallbacks, beyond the data)
         mean[still] = np.broadcast_to(last[:, None, :], mean.shape)[still]
         return Forecast(mean=mean, quantiles={q: quant[..., i] for i, q in enumerate(QUANTILES)})
 
-    def fit_report(self) -> dict:
-        """Orders, fallbacks and warnings per series and feature (for run.json)."""
-        return {f"{s}|{f}": {"order": list(fit.order) if fit.order else None, "fallback": fit.fallback,
-                             "warnings": fit.warnings} for (s, f), fit in self.fits.items()}
+    def report(self) -> dict:
+        """Orders per selection, fallbacks and warnings per series and feature; how often it was persistence."""
+        per = {}
+        for (s, f), fits in self.fits.items():
+            ordered = [fits[k] for k in sorted(fits)]
+            per[f"{s}|{f}"] = {"selections": [{"at": fit.at, "order": list(fit.order) if fit.order else None,
+                                               "trend": fit.trend, "fallback": fit.fallback} for fit in ordered],
+                               "warnings": sorted({w for fit in ordered for w in fit.warnings})}
+        flags = [np.asarray(v, dtype=bool) for v in self.persistence.values() if len(v)]
+        always = sum(int(v.all()) for v in flags)
+        out = {"series_features": per,
+               "fallback": {"series": always, "of": len(flags), "origins": int(sum(v.sum() for v in flags)),
+                            "of_origins": int(sum(v.size for v in flags)), "to": "persistence"}}
+        notes = []
+        if flags and always:
+            notes.append(f"ARIMA forecasts equal persistence on {always} of {len(flags)} series x features (fallbacks "
+                         "or random walks, typical of short series): there its DM test repeats the one against naive")
+        out["notes"] = notes
+        return out

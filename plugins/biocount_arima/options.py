@@ -14,8 +14,9 @@ class ArimaOptions(BaseModel):
     max_p: int = Field(default=2, ge=0, le=5, description="Largest AR order tried.")
     max_d: int = Field(default=1, ge=0, le=2, description="Largest differencing order tried.")
     max_q: int = Field(default=1, ge=0, le=5, description="Largest MA order tried.")
-    refit_every: int | None = Field(
-        default=None, ge=1,
-        description="Re-estimate the parameters every this many test origins (None: estimate once on the "
-                    "training part; later origins only extend the filtered state).")
+    reselect_growth: float | None = Field(
+        default=0.2, ge=0.0,
+        description="Re-select the order and re-estimate whenever a series' observed history has grown by this "
+                    "fraction since the last selection (0: at every origin, the expensive gold standard; None: "
+                    "select once on the training part). In between, origins extend the filtered state.")
     n_jobs: int = Field(default=1, description="Processes over series (joblib); -1: all cores.")

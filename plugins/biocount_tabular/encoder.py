@@ -31,11 +31,11 @@ class TabularEncoder:
         return np.log1p(X) if self.counts_ else X
 
     def fit(self, adata, *, train=None) -> TabularEncoder:
-        X = self._matrix(adata)
+        X = self._matrix(adata)[train_mask(adata, train)]  # every decision from training rows only
         self.counts_ = looks_like_counts(X) if self.options.counts is None else self.options.counts
         if self.counts_:
             check_counts(X, "tabular", "set the tabular option counts: false for continuous values")
-        rows = self._values(X[train_mask(adata, train)])
+        rows = self._values(X)
         self.scaler_ = Standardizer().fit(rows) if self.options.scale else None
         self.features_ = adata.var_names.to_numpy()
         return self

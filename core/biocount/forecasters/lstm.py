@@ -61,6 +61,7 @@ class LSTMForecaster:
     def __init__(self, options: LSTMOptions | None = None) -> None:
         self.options = options or LSTMOptions()
         self.history: list[tuple[int, float, float | None]] = []
+        self.notes: list[str] = []
 
     # -- set-up ------------------------------------------------------------------------------
     def _check(self, task: ForecastTask) -> None:
@@ -137,7 +138,8 @@ class LSTMForecaster:
     def fit(self, task: ForecastTask) -> LSTMForecaster:
         o, data = self.options, task.data
         self._check(task)
-        self.horizon, self.lookback = task.horizon, task.lookback
+        self.notes = []
+        self.horizon, self.lookback = task.horizon, self._lookback(task)
         self.device = resolve_device(o.device)
         seed = task.seed if o.seed is None else o.seed
         torch.manual_seed(seed)
@@ -148,12 +150,12 @@ class LSTMForecaster:
         if train_origins.shape[0] == 0:
             raise BiocountInputError(f"no training windows: with horizon {task.horizon} no origin before the end of "
                                      "the training part has an observed target; shorten --horizon or widen training")
-        train = _tensors(make_windows(data, train_origins, lookback=task.lookback, horizon=task.horizon,
+        train = _tensors(make_windows(data, train_origins, lookback=self.lookback, horizon=task.horizon,
                                       scaler=self.scaler, inputs_scaler=self.inputs_scaler,
                                       target_until=task.train_end), self.device)
         val = None
         if task.val_origins.shape[0] and o.patience is not None:
-            val = _tensors(make_windows(data, task.val_origins, lookback=task.lookback, horizon=task.horizon,
+            val = _tensors(make_windows(data, task.val_origins, lookback=self.lookback, horizon=task.horizon,
                                         scaler=self.scaler, inputs_scaler=self.inputs_scaler,
                                         target_until=task.val_end), self.device)
         self._build(data)
@@ -184,9 +186,9 @@ class LSTMForecaster:
             val_loss = self._evaluate(val) if val is not None else None
             self.history.append((epoch, total / n, val_loss))
             progress(epoch, total / n, val_loss)
-            if val_loss is not None:
+            if val_loss is not None and epoch + 1 >= o.min_epochs:
                 if val_loss < best - 1e-7:
-                    best, waited = val_loss, 0
+                    best, waited, self.best_epoch = val_loss, 0, epoch
                     best_state = copy.deepcopy(self._state())
                 else:
                     waited += 1
@@ -195,8 +197,37 @@ class LSTMForecaster:
         progress(None, None, None)
         if best_state is not None:
             self._load_state(best_state)
-        self.best_epoch = int(np.argmin([h[2] for h in self.history])) if val is not None else len(self.history) - 1
+        else:
+            self.best_epoch = len(self.history) - 1
+        if val is not None and int(np.argmin([h[2] for h in self.history])) <= 1:
+            self.notes.append(
+                f"validation loss was lowest in epoch {int(np.argmin([h[2] for h in self.history]))} of "
+                f"{len(self.history)}: the LSTM barely moves away from persistence on this study; compare it with "
+                "naive before trusting it, and try --ablate-modalities, a shorter lookback, or more training series")
         return self
+
+    def _lookback(self, task: ForecastTask) -> int:
+        """The lookback option, shortened (with a note) to the longest training part."""
+        train = task.train_end if task.train_series is None else task.train_end[task.train_series]
+        longest = int(train.max()) + 1 if train.size else 0
+        if longest < 1:
+            raise BiocountInputError("lstm: no series has a training part")
+        if self.options.lookback > longest:
+            self.notes.append(f"lookback {longest} (not {self.options.lookback}): the training part has {longest} "
+                              "time points")
+        return min(self.options.lookback, longest)
+
+    def report(self) -> dict[str, Any]:
+        """Training facts for run.json: curve, best epoch, lookback, device, notes."""
+        out: dict[str, Any] = {"notes": list(self.notes)}
+        if hasattr(self, "device"):
+            out["device"] = str(self.device)
+            if self.device.type == "cuda":
+                out |= {"cudnn": torch.backends.cudnn.version(), "gpu": torch.cuda.get_device_name(self.device)}
+        if self.history:
+            out |= {"lookback": int(self.lookback), "epochs_run": len(self.history), "best_epoch": int(self.best_epoch),
+                    "history": [[e, round(t, 6), None if v is None else round(v, 6)] for e, t, v in self.history]}
+        return out
 
     def _train_origins(self, task: ForecastTask) -> np.ndarray:
         """Origins whose history and at least one target lie in the training part."""

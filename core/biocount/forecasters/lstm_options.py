@@ -22,6 +22,8 @@ class LSTMOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     preset: Literal["default", "seed"] = Field(default="default", description="Starting configuration.")
+    lookback: int = Field(default=8, ge=1, description="Grid steps of history the LSTM sees (fewer when the training "
+                                                       "part is shorter, with a note).")
     hidden: int = Field(default=32, ge=1, le=4096, description="LSTM hidden size (small by default: data are scarce).")
     layers: int = Field(default=1, ge=1, le=8, description="Stacked LSTM layers.")
     dropout: float = Field(default=0.3, ge=0.0, lt=1.0, description="Dropout before the head and between layers.")
@@ -38,6 +40,10 @@ class LSTMOptions(BaseModel):
                                 description="AdamW decoupled weight decay (per step the weights shrink by lr x this).")
     patience: int | None = Field(default=20, ge=1,
                                  description="Early stopping: epochs without validation improvement; the best weights are restored. None: off.")
+    min_epochs: int = Field(default=5, ge=1,
+                            description="Epochs always trained before early stopping may stop or pick a best epoch: the "
+                                        "first epochs of the zero-initialised residual head are persistence by "
+                                        "construction, and a few validation windows cannot tell them apart.")
     clip: float | None = Field(default=1.0, gt=0.0, description="Gradient norm clipping; None: off.")
     residual: bool = Field(default=True,
                            description="Predict the change from each target's last observed value (persistence + learned change).")

@@ -23,6 +23,9 @@ class NaiveForecaster:
         last = data.inputs[data.target].values[origins[:, 0], origins[:, 1]][:, data.target_index]
         return Forecast(mean=np.repeat(last[:, None, :].astype(np.float64), task.horizon, axis=1))
 
+    def report(self) -> dict:
+        return {}
+
 
 def build(options: NoOptions) -> NaiveForecaster:
     return NaiveForecaster(options)
