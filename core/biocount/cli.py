@@ -280,14 +280,17 @@ def run(obj: dict[str, Any], config_file: str | None, **flags: Any) -> None:
 
     config = config_from(config_file, {k: (list(v) if k == "data" else v) for k, v in flags.items()
                                        if v is not None and v != ()})
+    from .output import check
     from .plugins import load_host
 
+    check(config.out, overwrite=config.overwrite)  # before any work: an unusable --out fails in a second
     host = load_host(obj["registry"])
     say = (lambda msg: None) if config.quiet else (lambda msg: click.echo(f"biocount: {msg}", err=True))
     result = run_engine(config, host=host, log=say)
     out = write(result)
     _print_comparison(result)
-    click.echo(f"wrote {out}/ (metrics.csv, forecasts.csv, run.json{', lstm.pt' if 'lstm' in result.fitted else ''})")
+    saved = [f"{n}.pt" for n, m in result.fitted.items() if hasattr(m, "save") and "[" not in n]
+    click.echo(f"wrote {out}/ ({', '.join(['metrics.csv', 'forecasts.csv', 'run.json', *saved])})")
 
 
 def _print_comparison(result) -> None:

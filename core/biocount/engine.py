@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
-import shutil
-import tempfile
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,8 +61,8 @@ class RunConfig(BaseModel):
                                                                "series seen before its first origin.")
     origins: Path | None = Field(default=None, description="CSV of (series, origin) to score exactly, for every "
                                                            "forecaster.")
-    seed: int = 0
-    jobs: int = Field(default=1, description="Processes for per-series work (ARIMA); -1: all cores.")
+    seed: int = Field(default=0, ge=0, le=2**32 - 1, description="Random seed: same seed, data and CPU, same numbers.")
+    jobs: int = Field(default=1, ge=-1, description="Processes for per-series work (ARIMA); -1: all cores.")
     out: Path = Path("biocount-out")
     overwrite: bool = False
     quiet: bool = False
@@ -108,15 +106,20 @@ class RunConfig(BaseModel):
         if not isinstance(value, str):
             return [str(v) for v in value] if isinstance(value, (list, tuple)) else value
         text = value.strip()
-        try:
+        if re.fullmatch(r"[+-]?(\d*\.\d+|0)", text):  # a fraction; '007' stays a series name
             return float(text)
-        except ValueError:
-            pass
         path = Path(text)
         if path.is_file():
             names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
             return [n for n in names if not n.startswith("#")]
         return [v.strip() for v in text.split(",") if v.strip()]
+
+    @field_validator("jobs")
+    @classmethod
+    def _jobs(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("0 processes cannot run anything; use 1, N, or -1 (all cores)")
+        return value
 
     @field_validator("data", mode="before")
     @classmethod
@@ -433,33 +436,24 @@ def _ablations(aligned: Any, inputs: list[str]):
 
 
 def write(result: RunResult, out: str | Path | None = None, *, overwrite: bool | None = None) -> Path:
-    """Write metrics.csv, forecasts.csv, run.json and the LSTM checkpoint to ``out``, atomically."""
+    """Write metrics.csv, forecasts.csv, run.json and the LSTM checkpoint to ``out``, atomically
+    (:mod:`biocount.output`: nothing is lost, --overwrite replaces only biocount's own folders)."""
+    from .output import write_folder
+
     out = Path(out or result.config.out)
     overwrite = result.config.overwrite if overwrite is None else overwrite
-    if out.exists() and not overwrite:
-        raise BiocountInputError(f"--out {out}: the folder exists; pass --overwrite to replace it or choose another")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    try:
+
+    def fill(tmp: Path) -> None:
         result.metrics.to_csv(tmp / "metrics.csv", index=False)
         result.forecasts.to_csv(tmp / "forecasts.csv", index=False)
-        lstm = result.fitted.get("lstm")
-        if lstm is not None and hasattr(lstm, "save"):
-            lstm.save(tmp / "lstm.pt")
+        for name, model in result.fitted.items():  # checkpoints of forecasters that can save themselves
+            if hasattr(model, "save") and "[" not in name:
+                model.save(tmp / f"{name}.pt")
         info = dict(result.info)
         info["timings_s"] = dict(info["timings_s"])
         (tmp / "run.json").write_text(json.dumps(info, indent=2, default=_json_default))
-        if out.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.replace(out, trash / out.name)
-            os.replace(tmp, out)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+
+    return write_folder(out, fill, overwrite=overwrite)
 
 
 def _json_default(value: Any) -> Any:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class ArimaOptions(BaseModel):
@@ -19,4 +19,12 @@ class ArimaOptions(BaseModel):
         description="Re-select the order and re-estimate whenever a series' observed history has grown by this "
                     "fraction since the last selection (0: at every origin, the expensive gold standard; None: "
                     "select once on the training part). In between, origins extend the filtered state.")
-    n_jobs: int = Field(default=1, description="Processes over series (joblib); -1: all cores.")
+    n_jobs: int = Field(default=1, ge=-1, description="Processes over series (loky), never more than series; "
+                                                      "-1: all cores.")
+
+    @field_validator("n_jobs")
+    @classmethod
+    def _not_zero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("0 processes cannot run anything; use 1 (in this process), N, or -1 (all cores)")
+        return value
