@@ -145,6 +145,10 @@ def test_load_plugins_env_selects_distributions(make_dist, registry_file, monkey
         # an API major this host does not support
         ("from biocount import EncoderSpec, hookimpl\n@hookimpl\ndef biocount_register_encoders(register):\n"
          "    register(EncoderSpec(name='x', factory='os:getcwd', api='2.0'))\n", "incompatible", "supports 1.x"),
+        # a newer minor API than this host implements (it may use what the host lacks)
+        ("from biocount import EncoderSpec, hookimpl\n@hookimpl\ndef biocount_register_encoders(register):\n"
+         "    register(EncoderSpec(name='x', factory='os:getcwd', api='1.7'))\n", "incompatible",
+         "newer than this biocount's"),
         # a hook that raises
         ("from biocount import hookimpl\n@hookimpl\ndef biocount_register_forecasters(register):\n"
          "    raise KeyError('weights')\n", "broken", "biocount_register_forecasters failed: KeyError"),
@@ -248,3 +252,18 @@ def test_validate_reports_a_factory_attribute_that_does_not_exist(make_dist):
     make_dist("biocount-lcms", body)
     result = CliRunner().invoke(cli, ["plugins", "validate", "biocount-lcms"])
     assert result.exit_code == 1 and "Missing" in result.output
+
+
+def test_a_requested_plugin_that_is_installed_but_not_enabled_says_how_to_enable_it(make_dist, registry_file):
+    make_dist("biocount-lcms", ENCODER_PLUGIN)
+    host = load_host(registry_file("load: explicit\n"))
+    with pytest.raises(PluginError, match=r"installed but not enabled \(may provide it\): .*biocount-lcms.*; run "
+                                          r"`biocount plugins enable biocount-"):
+        host.encoder("metabolomics")
+
+
+def test_a_requested_plugin_that_broke_is_named_with_its_reason(make_dist, registry_file):
+    make_dist("biocount-lcms", "raise ImportError('no module named pyopenms')\n")
+    host = load_host(registry_file("load: autoload\n"))
+    with pytest.raises(PluginError, match=r"failed to load .*biocount-lcms.*pyopenms"):
+        host.encoder("metabolomics")

@@ -74,7 +74,7 @@ BAD_TABLES = [
     ("ragged.csv", "series_id,time,feature,value\na,1,x,1\na,2,x,1,9\n", "malformed table (Expected 4 fields in line 3, saw 5)"),
     ("dup_long.csv", "series_id,time,feature,value\na,1,x,1\na,1,x,2\n", "duplicate rows for series 'a', time 1, feature 'x'"),
     ("dup_wide.csv", "series_id,time,x\na,1,1\na,1,2\n", "duplicate (series, time) row a@1"),
-    ("text_value.csv", "series_id,time,feature,value\na,1,x,lots\n", "column 'value' is not numeric (row 2: 'lots')"),
+    ("text_value.csv", "series_id,time,feature,value\na,1,x,lots\n", "column 'value' is not numeric (line 2: 'lots')"),
     ("empty.csv", "series_id,time,feature,value\n", "the table has no rows"),
     ("no_series.csv", "time,feature,value\n1,x,1\n", "no series column"),
     ("odd.parquet", "x", "unknown format"),

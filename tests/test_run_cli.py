@@ -88,9 +88,14 @@ def test_existing_output_needs_overwrite(tmp_path):
     assert result.exit_code == 2 and "--overwrite" in result.output
     assert (out / "keep.txt").read_text() == "mine"
     result = invoke("run", "--models", "naive", "--out", out, "--quiet", "--overwrite")
+    assert result.exit_code == 2 and "not written by biocount" in result.output  # a folder of the user's
+    assert (out / "keep.txt").read_text() == "mine"
+    out2 = tmp_path / "out2"
+    assert invoke("run", "--models", "naive", "--out", out2, "--quiet").exit_code == 0
+    result = invoke("run", "--models", "naive", "--out", out2, "--quiet", "--overwrite")
     assert result.exit_code == 0, result.output
-    assert not (out / "keep.txt").exists() and (out / "metrics.csv").exists()
-    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary folders left
+    assert (out2 / "metrics.csv").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "out2"]  # no temporary folders left
 
 
 def test_a_failing_write_leaves_no_folder(tmp_path, monkeypatch):

@@ -73,14 +73,20 @@ def _run(config: Any = None, **options: Any):
     :class:`biocount.engine.RunResult` with ``comparison``, ``metrics``, ``forecasts``, ``info`` (run.json)
     and ``write(out)`` to save the same folder the CLI writes.
     """
-    from .engine import RunConfig, config_from, run
+    from pathlib import Path
 
-    if isinstance(config, RunConfig):
-        config = config.model_copy(update=options)
+    from .engine import RunConfig, config_from, run, validated
+    from .errors import BiocountInputError
+
+    if isinstance(config, RunConfig):  # validated again with the overrides: nothing skips the checks
+        config = validated({**config.model_dump(exclude_unset=True), **options})
     elif isinstance(config, dict):
-        config = RunConfig.model_validate({**config, **options})
-    else:
+        config = validated({**config, **options})
+    elif config is None or isinstance(config, (str, Path)):
         config = config_from(config, options)
+    else:
+        raise BiocountInputError(f"bc.run: config must be a RunConfig, a dict of options or a YAML path, not "
+                                 f"{type(config).__name__}")
     return run(config)
 
 

@@ -39,6 +39,8 @@ class ModalityMeta(BaseModel):
     is_counts: bool = Field(default=False, description="Whether the raw values are non-negative integer counts.")
     normalisation: str = Field(default="none", description="What was applied, e.g. 'size factors, log1p'.")
     encoder: str = Field(default="", description="'distribution:component' of the encoder that made it.")
+    notes: list[str] = Field(default_factory=list, description="One-line facts the run shows the user, e.g. a "
+                                                                "transformation chosen from the data.")
 
 
 def _strings(values: Any) -> np.ndarray:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .contract import ModalityData
-from .errors import BiocountError, BiocountInputError, PluginError
+from .errors import BiocountError, BiocountInputError, ContractError, PluginError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -67,6 +67,8 @@ def encode(data: dict[str, AnnData], modalities: list[str], host: Host, *,
         try:
             encoder.fit(adata, train=train.mask(adata.obs))
             out = encoder.transform(adata)
+        except ContractError as exc:
+            raise ContractError(exc.problems, where=f"modality '{name}' ({component.ref})") from exc
         except BiocountError as exc:
             raise type(exc)(f"modality '{name}' ({component.ref}): {exc}") from exc
         except Exception as exc:

@@ -161,6 +161,13 @@ class RunConfig(BaseModel):
             value = [v.strip() for v in value.split(",") if v.strip()]
         return value
 
+    @field_validator("modalities", "models")
+    @classmethod
+    def _not_empty(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("empty: name at least one, e.g. rna,protein for modalities or lstm,naive for models")
+        return value
+
     def target_spec(self) -> tuple[str, list[str] | None]:
         names = [m.split("=")[0] for m in self.modalities]
         if self.target is None:
@@ -251,6 +258,7 @@ def run(config: RunConfig, *, host: Any = None, log=None, data: Any = None) -> R
     overrides = {m.split("=")[0]: m.split("=", 1)[1] for m in config.modalities if "=" in m}
     if target not in names:
         names.append(target)  # the target's own history is always an input
+    _check_options_keys(config, names, overrides, host)
     forecasters = _build_forecasters(config, host)
     origins_table = None
     if config.origins is not None:
@@ -325,9 +333,22 @@ def run(config: RunConfig, *, host: Any = None, log=None, data: Any = None) -> R
         "forecasters": {n: {"timings_s": bt.timings.get(n, {})} | r for n, r in reports.items()},
         "failed": bt.failed, "ensembles": bt.weights, "conformal_levels": config.levels,
     }
-    info["notes"] = (aligned.report + split.notes + [f"series {s} not scored: {why}" for s, why in split.unscored.items()]
+    info["notes"] = ([f"{n}: {note}" for n, d in encoded.items() for note in d.meta.notes] + aligned.report + split.notes + [f"series {s} not scored: {why}" for s, why in split.unscored.items()]
                      + bt.notes + [f"{n}: {note}" for n, r in reports.items() for note in r.get("notes", [])])
     return RunResult(config, comparison, metrics, forecasts, info, bt.fitted, bt)
+
+
+def _check_options_keys(config: RunConfig, modalities: list[str], overrides: dict[str, str], host: Any) -> None:
+    """``options`` are keyed by a modality of the run or by an installed forecaster (a shared config file
+    may hold options of forecasters this run does not use); anything else is a typo, not ignored."""
+    forecasters = sorted({c.spec.name for c in host.components("forecaster")} | set(host.registry.models))
+    for key in config.options:
+        if key in modalities or key in forecasters:
+            continue
+        mods = [m for m, enc in overrides.items() if enc.split(":")[-1] == key]
+        hint = (f"options of an encoder are keyed by modality: use '{mods[0]}'" if mods else
+                f"valid keys: the modalities {', '.join(modalities)} or the forecasters {', '.join(forecasters)}")
+        raise BiocountInputError(f"options: '{key}' is neither a modality of this run nor a forecaster; {hint}")
 
 
 def _build_forecasters(config: RunConfig, host: Any) -> dict[str, tuple]:
@@ -469,23 +490,55 @@ def _json_default(value: Any) -> Any:
 def config_from(path: str | Path | None, flags: dict[str, Any]) -> RunConfig:
     """A RunConfig from a YAML file (optional) overridden by command-line flags; one-line errors."""
     import yaml
-    from pydantic import ValidationError
-
-    from .registry import first_error
 
     data: dict[str, Any] = {}
     if path is not None:
         try:
-            data = yaml.safe_load(Path(path).read_text()) or {}
+            data = yaml.load(Path(path).read_text(), Loader=_unique_key_loader()) or {}
         except OSError as exc:
             raise BiocountInputError(f"--config {path}: cannot read it ({exc.strerror})") from None
-        except yaml.YAMLError:
-            raise BiocountInputError(f"--config {path}: not valid YAML") from None
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise BiocountInputError(f"--config {path}: not valid YAML{where}: {exc.problem or exc.context}") from None
+        except yaml.YAMLError as exc:
+            raise BiocountInputError(f"--config {path}: not valid YAML ({exc})") from None
         if not isinstance(data, dict):
             raise BiocountInputError(f"--config {path}: expected a mapping of options")
         data = {k.replace("-", "_"): v for k, v in data.items()}
+    return validated({**data, **flags}, where=f"--config {path}" if path else "options")
+
+
+def validated(options: dict[str, Any], *, where: str = "options") -> RunConfig:
+    """A RunConfig from a mapping; a validation error becomes one line naming the option."""
+    from pydantic import ValidationError
+
+    from .registry import first_error
+
     try:
-        return RunConfig.model_validate({**data, **flags})
+        return RunConfig.model_validate(options)
     except ValidationError as exc:
-        where = f"--config {path}" if path else "options"
         raise BiocountInputError(f"{where}: {first_error(exc).replace('_', '-')}") from None
+
+
+def _unique_mapping(loader: Any, node: Any, deep: bool = False) -> dict:
+    """A YAML mapping that refuses a key given twice (PyYAML silently keeps the last)."""
+    import yaml
+
+    seen: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"option '{key}' is given twice", key_node.start_mark)
+        seen[key] = loader.construct_object(value_node, deep=deep)
+    return seen
+
+
+def _unique_key_loader() -> Any:
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+    return Loader

@@ -52,11 +52,11 @@ def check(out: str | Path, *, overwrite: bool) -> Path:
             raise BiocountInputError(f"{_where(out)}: the folder was not written by biocount (no {MARKER} in it), "
                                      "so --overwrite will not delete it; choose another --out")
     parent = out.parent if str(out.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise BiocountInputError(f"{_where(out)}: {parent} is not a folder; choose another --out")
     if parent.exists() and not os.access(parent, os.W_OK | os.X_OK):
         raise BiocountInputError(f"{_where(out)}: cannot write in {parent} (permission denied); choose a folder "
                                  "you can write to")
-    if parent.exists() and not parent.is_dir():
-        raise BiocountInputError(f"{_where(out)}: {parent} is not a folder")
     return out
 
 
@@ -109,13 +109,27 @@ def _lock(out: Path) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _signals_held() -> Iterator[None]:
-    """Hold SIGINT / SIGTERM / SIGHUP for a few renames (delivered right after)."""
-    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    """Hold SIGINT / SIGTERM / SIGHUP for a few renames: they are recorded and delivered right after.
+
+    A Python-level handler, not a signal mask: with other threads alive (torch, BLAS, loky) a masked
+    signal would be taken by another thread and still interrupt this one. Off the main thread Python
+    cannot install handlers, and the renames run unprotected.
+    """
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    held = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {s: signal.signal(s, lambda signum, frame: received.append(signum)) for s in held}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if received:
+            signal.raise_signal(received[0])
 
 
 def write_folder(out: str | Path, fill: Callable[[Path], None], *, overwrite: bool) -> Path:

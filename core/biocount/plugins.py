@@ -203,6 +203,13 @@ class Host:
                 f"{spec.kind} '{spec.name}' targets plugin API {spec.api}, but biocount {__version__} supports "
                 f"{supported}; install a plugin release for API {PLUGIN_API} or upgrade biocount"
             )
+        major, minor = (int(x) for x in spec.api.split("."))
+        host_major, host_minor = (int(x) for x in PLUGIN_API.split("."))
+        if major == host_major and minor > host_minor:
+            raise _Incompatible(
+                f"{spec.kind} '{spec.name}' targets plugin API {spec.api}, newer than this biocount's {PLUGIN_API}: it "
+                "may use features this host lacks; upgrade biocount, or install an older release of the plugin"
+            )
         module = spec.factory.partition(":")[0]
         try:
             found = importlib.util.find_spec(module)
@@ -312,8 +319,12 @@ class Host:
         if len(comps) > 1:
             raise PluginError(_conflict_message(kind, name, comps, section))
         known = sorted({getattr(c.spec, key) for c in self.components(kind) if getattr(c.spec, key)} | set(table))
-        failed = [r.label for r in self.broken]
+        failed = [f"{r.label} ({r.error})" for r in self.broken]
         hint = f"; plugins that failed to load and may provide it: {', '.join(failed)}" if failed else ""
+        off = sorted({r.dist for r in self.records if r.status in ("blocked", "disabled")})
+        if off:
+            hint += (f"; installed but not enabled (may provide it): {', '.join(off)}; run `biocount plugins enable "
+                     f"{off[0]}`")
         generic = [c.spec.name for c in self.components(kind) if key == "modality" and c.spec.modality is None]
         mapping = f"; or map it in the registry, e.g. '{section}: {{{name}: {generic[0]}}}'" if generic else ""
         raise PluginError(f"no {kind} for {key} '{name}'; known: {', '.join(known) or 'none'}{mapping}{hint}")

@@ -78,26 +78,86 @@ def canonical_obs(adata: AnnData, *, where: str, time_key: str | None = None,
     return out
 
 
-def _read_table(path: Path) -> pd.DataFrame:
-    sep = "\t" if any(path.name.endswith(s) for s in (".tsv", ".tsv.gz", ".txt", ".txt.gz")) else ","
+def max_table_bytes() -> int:
+    """Largest decompressed table read (guards against gzip bombs); ``BIOCOUNT_MAX_TABLE_MB`` raises it."""
+    import os
+
+    return int(float(os.environ.get("BIOCOUNT_MAX_TABLE_MB", "1024")) * 2**20)
+
+
+def _text(path: Path) -> str:
+    """The file's text, decompressed within the size limit, with one clear error per way it can fail."""
+    import gzip
+    import zlib
+
+    limit = max_table_bytes()
     try:
-        return pd.read_csv(path, sep=sep, low_memory=False)
+        if path.name.endswith(".gz"):
+            with gzip.open(path, "rb") as fh:
+                raw = fh.read(limit + 1)
+        else:
+            if path.stat().st_size > limit:
+                raw = b"x" * (limit + 1)
+            else:
+                raw = path.read_bytes()
+    except (gzip.BadGzipFile, zlib.error, EOFError):
+        raise BiocountInputError(f"{path}: not gzip-compressed data (or a truncated .gz); rename it without .gz if "
+                                 "it is plain text, or compress it again") from None
+    except OSError as exc:
+        raise BiocountInputError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    if len(raw) > limit:
+        raise BiocountInputError(f"{path}: more than {limit >> 20} MB of table (after decompression); set "
+                                 "BIOCOUNT_MAX_TABLE_MB to a larger number if this is really your study")
+    if not raw.strip():
+        raise BiocountInputError(f"{path}: the file is empty; expected a table with a header row")
+    if b"\x00" in raw[:4096]:
+        raise BiocountInputError(f"{path}: binary data, not a text table; export the study as CSV/TSV, .h5ad or .h5mu")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            return raw.decode("latin-1")
+        except UnicodeDecodeError:
+            raise BiocountInputError(f"{path}: not UTF-8 text; save the table as UTF-8 CSV") from None
+
+
+def _read_table(path: Path, series_key: str | None = None) -> pd.DataFrame:
+    import io
+
+    text = _text(path)
+    header = text.split("\n", 1)[0]
+    sep = "\t" if header.count("\t") > header.count(",") else ","  # a tab-separated .csv is read as such
+    # every column as text: series ids stay strings ('007' is not 7); numbers are parsed where needed
+    try:
+        return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=True)
     except pd.errors.ParserError as exc:
         detail = str(exc).strip().splitlines()[-1].removeprefix("Error tokenizing data. C error: ")
         raise BiocountInputError(f"{path}: malformed table ({detail}); every row needs the same number of fields") from None
-    except (pd.errors.EmptyDataError, UnicodeDecodeError, OSError, EOFError) as exc:
-        raise BiocountInputError(f"{path}: cannot read the table ({type(exc).__name__}: {exc})") from None
+    except pd.errors.EmptyDataError:
+        raise BiocountInputError(f"{path}: the file is empty; expected a table with a header row") from None
+
+
+def _numbers(column: pd.Series, name: str, where: str) -> pd.Series:
+    """A column as float64; a non-numeric cell is an error naming the column, the line and the value."""
+    values = pd.to_numeric(column, errors="coerce")
+    bad = values.isna() & column.notna() & (column.str.strip().str.lower() != "nan")
+    if bad.any():
+        line = int(np.flatnonzero(bad.to_numpy())[0]) + 2
+        raise BiocountInputError(f"{where}: column '{name}' is not numeric (line {line}: {column[bad].iloc[0]!r}); "
+                                 "fix or blank that cell (blank = missing)")
+    big = values.abs() > np.finfo(np.float32).max
+    if big.any():
+        line = int(np.flatnonzero(big.to_numpy())[0]) + 2
+        raise BiocountInputError(f"{where}: column '{name}' holds a value too large to store (line {line}: "
+                                 f"{column[big].iloc[0]}); rescale it (e.g. log) first")
+    return values.astype(float)
 
 
 def _long_to_anndata(df: pd.DataFrame, path: Path, s_col: str, t_col: str, modality: str | None) -> dict[str, AnnData]:
     import anndata as ad
 
     where = str(path)
-    value = pd.to_numeric(df["value"], errors="coerce")
-    bad = value.isna() & df["value"].notna()
-    if bad.any():
-        raise BiocountInputError(f"{where}: column 'value' is not numeric (row {int(np.flatnonzero(bad)[0]) + 2}: "
-                                 f"{df['value'][bad].iloc[0]!r}); clean it or drop those rows")
+    value = _numbers(df["value"], "value", where)
     frame = pd.DataFrame({
         "series": df[s_col].astype(str), "time": numeric_time(df[t_col], t_col, where),
         "feature": df["feature"].astype(str), "value": value.astype(float),
@@ -125,18 +185,30 @@ def _wide_to_anndata(df: pd.DataFrame, path: Path, s_col: str | None, t_col: str
 
     where = str(path)
     series = df[s_col].astype(str) if s_col else pd.Series(path.name.split(".")[0], index=df.index)
-    features = [c for c in df.columns if c not in (s_col, t_col) and pd.api.types.is_numeric_dtype(df[c])]
+    rest = [c for c in df.columns if c not in (s_col, t_col)]
+    raw = df[rest].to_numpy(dtype=object)
+    parsed = pd.to_numeric(pd.Series(raw.ravel()), errors="coerce").to_numpy(dtype=float).reshape(raw.shape)
+    given = ~pd.isna(raw)
+    # a column with no number at all is a label (kept in obs); one with some numbers is a feature, and
+    # then every non-blank cell must be a number (one typo must not silently drop the feature)
+    is_label = np.isnan(parsed).all(axis=0) & given.any(axis=0)
+    labels = [c for c, lab in zip(rest, is_label, strict=True) if lab]
+    features = [c for c, lab in zip(rest, is_label, strict=True) if not lab]
     if not features:
         raise BiocountInputError(f"{where}: no numeric feature columns besides series and time")
+    values = parsed[:, ~is_label]
+    bad = (np.isnan(values) & given[:, ~is_label]) | (np.abs(np.nan_to_num(values)) > np.finfo(np.float32).max)
+    if bad.any():
+        col = features[int(np.flatnonzero(bad.any(axis=0))[0])]
+        _numbers(df[col], col, where)  # raises, naming the column, the line and the value
     obs = pd.DataFrame({"series": series.to_numpy(), "time": numeric_time(df[t_col], t_col, where)})
-    extra = [c for c in df.columns if c not in (s_col, t_col, *features)]
-    for c in extra:
+    for c in labels:
         obs[c] = df[c].to_numpy()
     obs.index = [f"{s}@{t:g}" for s, t in zip(obs["series"], obs["time"], strict=True)]
     if not obs.index.is_unique:
         dup = obs.index[obs.index.duplicated()][0]
         raise BiocountInputError(f"{where}: duplicate (series, time) row {dup}; one row per series and time")
-    return ad.AnnData(X=df[features].to_numpy(dtype=np.float32), obs=obs,
+    return ad.AnnData(X=values.astype(np.float32), obs=obs,
                       var=pd.DataFrame(index=[str(f) for f in features]))
 
 
@@ -148,6 +220,13 @@ def read_table(path: str | Path, *, time_key: str | None = None, series_key: str
     where = str(path)
     if df.empty:
         raise BiocountInputError(f"{where}: the table has no rows")
+    if series_key is not None and series_key in ("feature", "value", time_key or "time"):
+        raise BiocountInputError(f"{where}: --series-key {series_key} names the {series_key} column; give the column "
+                                 "that identifies each series (subject, culture, ...)")
+    if ("feature" in df.columns) != ("value" in df.columns):
+        has, lacks = ("feature", "value") if "feature" in df.columns else ("value", "feature")
+        raise BiocountInputError(f"{where}: a long table needs both 'feature' and 'value' columns; it has '{has}' "
+                                 f"but no '{lacks}' (a wide table has neither: one column per feature)")
     t_col = _pick(df.columns, time_key, TIME_KEYS, "time", where)
     if t_col is None:
         raise BiocountInputError(f"{where}: no time column; looked for {', '.join(TIME_KEYS)}; "

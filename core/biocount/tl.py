@@ -102,22 +102,26 @@ def forecast(
     (levels x series x horizon x features), ``metrics`` and per-origin ``losses`` used by :func:`compare`.
     """
     import mudata as md
+    from anndata import AnnData
 
-    from .engine import RunConfig, run
+    from .engine import run, validated
 
+    if not isinstance(data, (AnnData, md.MuData)):
+        raise BiocountInputError(f"bc.tl.forecast: data must be an AnnData or a MuData, not {type(data).__name__}; "
+                                 "e.g. bc.pp.timecourse(...) makes one")
     log = sync_verbosity()
     md.set_options(pull_on_update=False)
     if copy:
         data = data.copy()
     modalities, names = _modalities(data, mods)
     ensemble = method.split(":", 1)[1] if method.startswith("ensemble:") else None
-    config = RunConfig(
-        modalities=names, target=target, horizon=horizon, lookback=lookback,
-        models=list(members or ["lstm", "arima", "naive"]) if ensemble else [method],
-        ensemble=[ensemble] if ensemble else [], split=split, test_size=test_size, val_size=val_size,
-        levels=levels or [0.8, 0.95], seed=random_state, jobs=n_jobs, quiet=True, options=options or {},
-        time_key=time_key, series_key=sample_key,
-    )
+    config = validated({
+        "modalities": names, "target": target, "horizon": horizon, "lookback": lookback,
+        "models": list(members or ["lstm", "arima", "naive"]) if ensemble else [method],
+        "ensemble": [ensemble] if ensemble else [], "split": split, "test_size": test_size, "val_size": val_size,
+        "levels": levels or [0.8, 0.95], "seed": random_state, "jobs": n_jobs, "quiet": True, "options": options or {},
+        "time_key": time_key, "series_key": sample_key,
+    }, where="bc.tl.forecast")
     tname, _ = config.target_spec()
     if tname not in modalities:
         raise BiocountInputError(f"target modality '{tname}' is not among mods: {', '.join(modalities)}")

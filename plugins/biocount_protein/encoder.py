@@ -62,6 +62,12 @@ class ProteinEncoder:
 
     def fit(self, adata, *, train=None) -> ProteinEncoder:
         kind, X, obs = self._rows(adata)
+        if X.shape[1] < 2 and (kind == "adt" or self.options.centre):
+            how = "CLR" if kind == "adt" else "median centring"
+            raise BiocountInputError(
+                f"protein: {how} compares proteins within each sample, but there is only one protein "
+                f"('{adata.var_names[0]}'): every value would become the same constant; set the protein option "
+                "centre: false, or encode it with tabular (--modalities protein=tabular)")
         mask = train_mask(adata, train)
         self.kind_ = kind
         if is_single_cell(adata):  # bulk rows that hold any training cell

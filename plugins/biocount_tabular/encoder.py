@@ -33,6 +33,11 @@ class TabularEncoder:
     def fit(self, adata, *, train=None) -> TabularEncoder:
         X = self._matrix(adata)[train_mask(adata, train)]  # every decision from training rows only
         self.counts_ = looks_like_counts(X) if self.options.counts is None else self.options.counts
+        self.notes_ = []
+        if self.options.counts is None and not self.counts_:
+            why = "negative values" if np.nanmin(X, initial=0.0) < 0 else "non-integer values"
+            self.notes_.append(f"tabular: treated as continuous (no log1p): the training rows hold {why}; set the "
+                               "option counts: true or false to decide yourself")
         if self.counts_:
             check_counts(X, "tabular", "set the tabular option counts: false for continuous values")
         rows = self._values(X)
@@ -53,7 +58,8 @@ class TabularEncoder:
         ids, grid, cv = cube(series, times, values)
         steps = ["log1p"] if self.counts_ else []
         steps += ["scaled"] if self.scaler_ else []
-        meta = {"modality": "tabular", "is_counts": bool(self.counts_), "normalisation": ", ".join(steps) or "none"}
+        meta = {"modality": "tabular", "is_counts": bool(self.counts_), "normalisation": ", ".join(steps) or "none",
+                "notes": self.notes_}
         if self.counts_:
             _, _, cc = cube(series, times, X)
             return ModalityData(series=ids, times=grid, features=self.features_, values=cv, counts=cc, meta=meta)
