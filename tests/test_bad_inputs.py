@@ -237,3 +237,13 @@ def test_contract_errors_read_as_sentences():
 
     err = ContractError(["values must be 3-D."], where="modality 'atac' (lab:atac)")
     assert str(err) == "modality 'atac' (lab:atac) breaks the data contract: values must be 3-D."
+
+
+def test_a_constant_target_is_said_not_scored_silently(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("series_id,time,feature,value\n" + "".join(f"s{s},{t},x,5\n" for s in range(3) for t in range(16)))
+    result = CliRunner().invoke(cli, ["run", "--data", str(path), "--modalities", "t=tabular", "--models", "naive,arima",
+                                      "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    assert "target feature(s) x never change" in result.output
+    assert "RuntimeWarning" not in result.output

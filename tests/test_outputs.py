@@ -129,19 +129,30 @@ def test_leftovers_of_a_killed_run_are_cleaned_and_the_old_result_restored(tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["R"]
 
 
-def test_a_sigkilled_run_leaves_nothing_the_next_run_does_not_clean(tmp_path):
+@pytest.mark.parametrize("delay", [0.5, 1.5, 2.5, 3.5, 5.0])
+def test_a_sigkilled_run_leaves_nothing_the_next_run_does_not_clean(tmp_path, delay):
+    """Killed at some stage of an --overwrite run: the old result is intact or the new one complete, and
+    the next run leaves no temporary folder behind."""
     data = table(tmp_path / "t.csv")
     out = tmp_path / "R"
+    first = biocount("run", "--data", data, "--modalities", "t=tabular", "--models", "naive", "--quiet", "--out", out,
+                     "--seed", 1)
+    assert first.wait(timeout=300) == 0, first.stdout.read()
     proc = biocount("run", "--data", data, "--modalities", "t=tabular", "--models", "naive,arima", "--quiet",
-                    "--out", out)
-    time.sleep(3)
+                    "--out", out, "--overwrite", "--seed", 2)
+    time.sleep(delay)
     proc.kill()
     proc.wait()
-    assert not out.exists() or (out / MARKER).is_file()  # never a half-written folder
+    restored = out.exists() or [p for p in tmp_path.iterdir() if p.name.startswith(".R.old-")]
+    assert restored, "the old result is gone"
+    if out.exists():
+        seed = json.loads((out / "run.json").read_text())["config"]["seed"]
+        assert seed in (1, 2) and (out / "metrics.csv").is_file() and (out / MARKER).is_file()
     done = biocount("run", "--data", data, "--modalities", "t=tabular", "--models", "naive", "--quiet", "--out", out,
-                    "--overwrite")
+                    "--overwrite", "--seed", 3)
     assert done.wait(timeout=300) == 0, done.stdout.read()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["R", "t.csv"]
+    assert json.loads((out / "run.json").read_text())["config"]["seed"] == 3
 
 
 def test_an_existing_output_is_refused_before_any_work(tmp_path):

@@ -7,6 +7,8 @@ series and feature over its training part (pooled over series when a series has 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -24,7 +26,9 @@ def naive_scale(y: np.ndarray, train_end: np.ndarray) -> np.ndarray:
             v = part[:, f][~np.isnan(part[:, f])]
             if v.size >= 2:
                 scale[s, f] = np.mean(np.abs(np.diff(v)))
-    pooled = np.nanmedian(np.where(scale > 0, scale, np.nan), axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a feature flat in every series: no pooled scale
+        pooled = np.nanmedian(np.where(scale > 0, scale, np.nan), axis=0)
     scale = np.where((scale > 0) & np.isfinite(scale), scale, pooled[None, :])
     return np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
 

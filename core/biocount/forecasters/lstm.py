@@ -158,6 +158,10 @@ class LSTMForecaster:
             val = _tensors(make_windows(data, task.val_origins, lookback=self.lookback, horizon=task.horizon,
                                         scaler=self.scaler, inputs_scaler=self.inputs_scaler,
                                         target_until=task.val_end), self.device)
+            # early stopping reads the validation MSE on the scale it will be scored on (the encoder's), not
+            # per-series standardised units: a series whose feature was flat in its context (a species not
+            # yet arrived) would otherwise blow its scaled errors up 1000-fold and drown every other series
+            val["unscale"] = torch.as_tensor(self.scaler.std[task.val_origins[:, 0]][:, None, :], device=self.device)
         self._build(data)
         self.model.to(self.device)
         if self.dispersion is not None:
@@ -259,7 +263,10 @@ class LSTMForecaster:
     @torch.no_grad()
     def _evaluate(self, batch: dict[str, Any]) -> float:
         self.model.eval()
-        return float(self._loss(batch))
+        if self.options.loss != "mse":
+            return float(self._loss(batch))
+        first, _ = self._outputs(batch)
+        return float(mse(first * batch["unscale"], batch["y"] * batch["unscale"], batch["mask"]))
 
     @torch.no_grad()
     def predict(self, task: ForecastTask, origins: np.ndarray) -> Forecast:
