@@ -36,8 +36,8 @@ class StateWithoutUnderscore:
         return _cube(adata, np.asarray(adata.X, dtype=float) / self.scale)
 
 
-class WholeSeriesCentring:
-    """Centres each series on its mean over the whole series inside ``transform``."""
+class _LearnsNothing:
+    """An encoder whose fit learns nothing; its transform is where the two toys below leak."""
 
     def __init__(self, options, honest=False):
         self.honest = honest
@@ -45,6 +45,10 @@ class WholeSeriesCentring:
     def fit(self, adata, *, train=None):
         self.train_ = train_mask(adata, train)
         return self
+
+
+class WholeSeriesCentring(_LearnsNothing):
+    """Centres each series on its mean over the whole series inside ``transform``."""
 
     def transform(self, adata):
         X = pd.DataFrame(np.asarray(adata.X, dtype=float))
@@ -57,15 +61,8 @@ class WholeSeriesCentring:
         return _cube(adata, (X - centre).to_numpy())
 
 
-class CentredFilter:
+class CentredFilter(_LearnsNothing):
     """Smooths each series with a centred moving average (it reads the next row)."""
-
-    def __init__(self, options, honest=False):
-        self.honest = honest
-
-    def fit(self, adata, *, train=None):
-        self.train_ = train_mask(adata, train)
-        return self
 
     def transform(self, adata):
         X = pd.DataFrame(np.asarray(adata.X, dtype=float))
