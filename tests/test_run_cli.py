@@ -257,3 +257,49 @@ def test_a_lab_protocol_scores_exactly_the_listed_origins_on_a_real_table(shared
     assert info["scored"]["test"] == {"series": 3, "origins": 5, "points": int(forecasts["observed"].notna().sum())}
     assert info["scored"]["validation"]["series"] == 2
     assert "scored: validation 2 series" in result.output
+
+
+def test_threads_reach_torch_and_blas_and_workers_use_one(tmp_path, fast_config, monkeypatch):
+    import torch
+    from threadpoolctl import threadpool_info
+
+    from biocount.forecasters import lstm as lstm_module
+
+    seen = {}
+    real_fit = lstm_module.LSTMForecaster._fit
+
+    def spy(self, task):
+        seen["torch"] = torch.get_num_threads()
+        seen["blas"] = {i["num_threads"] for i in threadpool_info()}
+        return real_fit(self, task)
+
+    monkeypatch.setattr(lstm_module.LSTMForecaster, "_fit", spy)
+    before = torch.get_num_threads()
+    out = tmp_path / "o"
+    result = invoke("run", "--models", "lstm,naive", "--threads", "1", "--config", fast_config, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert seen["torch"] == 1 and seen["blas"] <= {1}
+    assert torch.get_num_threads() == before  # restored
+    info = json.loads((out / "run.json").read_text())
+    assert info["threads"]["threads"] == 1 and info["threads"]["source"] == "--threads"
+    assert info["forecasters"]["lstm"]["torch_threads"] == 1
+    result = invoke("run", "--models", "lstm", "--config", fast_config, "--out", tmp_path / "auto")
+    info = json.loads((tmp_path / "auto" / "run.json").read_text())
+    assert info["threads"]["source"] == "automatic" and info["threads"]["blas"] == 1
+    assert info["forecasters"]["lstm"]["torch_threads"] == 1  # a small model: one thread
+    monkeypatch.setenv("BIOCOUNT_THREADS", "zero")
+    result = invoke("run", "--models", "naive", "--out", tmp_path / "o2", "--quiet")
+    assert result.exit_code == 2 and "BIOCOUNT_THREADS=zero: not a positive whole number" in result.output
+
+
+def test_arima_workers_run_blas_single_threaded():
+    from biocount_arima.forecaster import _map
+
+    def blas_env(_):
+        import os
+
+        return os.environ.get("OPENBLAS_NUM_THREADS"), os.getpid()
+
+    out = _map(blas_env, [(i,) for i in range(4)], 2)
+    assert {env for env, _ in out} == {"1"} and len({pid for _, pid in out}) >= 1
+    assert len(_map(blas_env, [(0,)], 8)) == 1  # never more workers than jobs (here: in-process)

@@ -238,6 +238,8 @@ _RUN_OPTIONS = [
     ("--preset", "preset", click.Choice(["default", "seed"]), "LSTM preset [default: default]."),
     ("--seed", "seed", int, "Random seed [default: 0]."),
     ("--jobs", "jobs", int, "Processes for per-series work such as ARIMA; -1: all cores [default: 1]."),
+    ("--threads", "threads", int, "CPU threads of this process (torch, BLAS) [default: $BIOCOUNT_THREADS, else "
+                                  "automatic: 1 for BLAS and small LSTMs]; worker processes use 1 each."),
     ("--out", "out", click.Path(file_okay=False), "Output folder [default: biocount-out]."),
     ("--time-key", "time_key", str, "Time column of your data (default: time, day, timepoint or hour)."),
     ("--series-key", "series_key", str, "Series column (default: series_id, series, sample, donor or subject)."),

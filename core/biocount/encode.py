@@ -22,7 +22,7 @@ class TrainSelection:
     """Which rows encoders may learn from: times up to ``until`` and/or the listed series.
 
     ``until`` is one time for every series, or a time per series (a time split cuts each series at
-    its own points; series it does not name are left out). Static rows (no time) belong to training
+    its own points; a series it does not name is cut at the earliest of them). Static rows (no time) belong to training
     whenever their series does.
     """
 
@@ -35,10 +35,12 @@ class TrainSelection:
         if self.series is not None:
             keep &= ids.isin(self.series).to_numpy()
         if isinstance(self.until, dict):
-            keep &= ids.isin(self.until.keys()).to_numpy()
+            # a series the split does not know (an input's own unit, e.g. a pooled series) learns up to
+            # the earliest cut of all: nothing it contributes lies after any series' training part
+            earliest = min(self.until.values(), default=-np.inf)
             if "time" in obs:
-                cut = ids.map(self.until).to_numpy(dtype=float)
-                keep &= ~(obs["time"].to_numpy(dtype=float) > cut)  # NaN cut: series left out above
+                cut = ids.map(self.until).fillna(earliest).to_numpy(dtype=float)
+                keep &= obs["time"].to_numpy(dtype=float) <= cut
         elif self.until is not None and "time" in obs:
             keep &= obs["time"].to_numpy(dtype=float) <= self.until
         return keep

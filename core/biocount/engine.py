@@ -25,7 +25,7 @@ from ._version import PLUGIN_API, __version__
 from .errors import BiocountInputError, PluginError
 
 #: Run-wide conveniences (CLI flags) handed to every chosen forecaster whose options declare them.
-SHARED_OPTIONS = ("lookback", "device", "cell", "preset", "n_jobs", "quiet")
+SHARED_OPTIONS = ("lookback", "device", "cell", "preset", "n_jobs", "quiet", "threads")
 
 
 class RunConfig(BaseModel):
@@ -64,6 +64,9 @@ class RunConfig(BaseModel):
                                                            "forecaster.")
     seed: int = Field(default=0, ge=0, le=2**32 - 1, description="Random seed: same seed, data and CPU, same numbers.")
     jobs: int = Field(default=1, ge=-1, description="Processes for per-series work (ARIMA); -1: all cores.")
+    threads: int | None = Field(default=None, ge=1,
+                                description="CPU threads of this process (torch, BLAS); default $BIOCOUNT_THREADS, else "
+                                            "the cores available. Worker processes always use 1 each.")
     out: Path = Path("biocount-out")
     overwrite: bool = False
     quiet: bool = False
@@ -313,9 +316,13 @@ def run(config: RunConfig, *, host: Any = None, log=None, data: Any = None) -> R
     reference = _add_ablations(config, forecasters, aligned, [n for n in names if n != target])
     log("backtesting " + ", ".join(forecasters))
     baselines = [b for b in config.baselines if b in forecasters]
-    bt = run_backtest(aligned, grid_split, forecasters, horizon=config.horizon, seed=config.seed,
-                      levels=config.levels, ensembles=config.ensemble, ensemble_per=config.ensemble_per,
-                      reference=reference, baselines=baselines, log=log)
+    threads = thread_policy(config)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=threads["blas"]):  # BLAS / OpenMP of this process
+        bt = run_backtest(aligned, grid_split, forecasters, horizon=config.horizon, seed=config.seed,
+                          levels=config.levels, ensembles=config.ensemble, ensemble_per=config.ensemble_per,
+                          reference=reference, baselines=baselines, log=log)
     lap("fit+backtest")
     metrics = bt.metrics()  # also computes the intervals, filling bt.notes
     comparison = bt.comparison()
@@ -340,11 +347,37 @@ def run(config: RunConfig, *, host: Any = None, log=None, data: Any = None) -> R
         "registry": {"files": [str(p) for p in host.loaded_registry.sources], "sha256": host.loaded_registry.sha256},
         "versions": _versions(), "timings_s": timings, "peak_rss_mb": rss,
         "forecasters": {n: {"timings_s": bt.timings.get(n, {})} | r for n, r in reports.items()},
-        "failed": bt.failed, "ensembles": bt.weights, "conformal_levels": config.levels,
+        "failed": bt.failed, "ensembles": bt.weights, "conformal_levels": config.levels, "threads": threads,
     }
     info["notes"] = ([f"{n}: {note}" for n, d in encoded.items() for note in d.meta.notes] + aligned.report + split.notes + [f"series {s} not scored: {why}" for s, why in split.unscored.items()]
                      + bt.notes + [f"{n}: {note}" for n, r in reports.items() for note in r.get("notes", [])])
     return RunResult(config, comparison, metrics, forecasts, info, bt.fitted, bt)
+
+
+def thread_policy(config: RunConfig) -> dict[str, Any]:
+    """How many CPU threads this process uses: --threads, else $BIOCOUNT_THREADS, else the automatic policy.
+
+    Explicit: torch (each forecaster's ``threads`` option) and BLAS/OpenMP (threadpoolctl) are held to N.
+    Automatic (measured, docs/performance.md "Threads"): BLAS runs on 1 thread (statsmodels' and numpy's
+    matrices here are tiny), and the LSTM picks 1 thread for small models and torch's default for large
+    ones. Worker processes (ARIMA) always use one thread each, so N workers use N cores, never N x cores.
+    """
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    env = os.environ.get("BIOCOUNT_THREADS")
+    if config.threads is not None:
+        return {"threads": config.threads, "blas": config.threads, "source": "--threads", "cores_available": cores}
+    if env:
+        try:
+            n = int(env)
+            if n < 1:
+                raise ValueError
+        except ValueError:
+            raise BiocountInputError(f"BIOCOUNT_THREADS={env}: not a positive whole number; unset it or use e.g. "
+                                     "BIOCOUNT_THREADS=2") from None
+        return {"threads": n, "blas": n, "source": "BIOCOUNT_THREADS", "cores_available": cores}
+    return {"threads": None, "blas": 1, "source": "automatic", "cores_available": cores}
 
 
 def _check_options_keys(config: RunConfig, modalities: list[str], overrides: dict[str, str], host: Any) -> None:
@@ -364,7 +397,8 @@ def _build_forecasters(config: RunConfig, host: Any) -> dict[str, tuple]:
     """Resolve and build every forecaster before any heavy work; shared options go where declared."""
     if len(set(config.models)) != len(config.models):
         raise BiocountInputError(f"--models lists a forecaster twice: {', '.join(config.models)}")
-    shared = dict(config.model_options) | {"n_jobs": config.jobs, "quiet": config.quiet}
+    shared = dict(config.model_options) | {"n_jobs": config.jobs, "quiet": config.quiet,
+                                           "threads": thread_policy(config)["threads"]}
     unknown = set(config.model_options) - set(SHARED_OPTIONS)
     if unknown:
         raise BiocountInputError(f"model option '{sorted(unknown)[0]}' is not shared; use options: "

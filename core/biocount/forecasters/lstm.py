@@ -7,6 +7,7 @@ Windows are cut once into tensors; a step only indexes them.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import sys
 from pathlib import Path
@@ -25,6 +26,7 @@ from biocount.window import TIME, InputScaler, SeriesScaler, Windows, make_windo
 from .lstm_options import LSTMOptions
 
 CHECKPOINT_FORMAT = 1
+SMALL_MODEL = 64 * 128  # hidden x batch size up to which one torch thread is the automatic choice
 
 
 def resolve_device(name: str) -> torch.device:
@@ -53,6 +55,20 @@ def _take(batch: dict[str, Any], idx: torch.Tensor) -> dict[str, Any]:
         else:
             out[k] = None if v is None else v[idx]
     return out
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None):
+    """torch's intra-op threads set to ``n`` for a block, then restored (None: untouched)."""
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class LSTMForecaster:
@@ -135,7 +151,19 @@ class LSTMForecaster:
         return negbin_nll(log_mu, self.dispersion.log_alpha, batch["counts"], mask)
 
     # -- fit / predict ------------------------------------------------------------------------
+    def _threads(self) -> int | None:
+        """The threads option, or the automatic choice: 1 thread for small models, where a second thread
+        gains nothing unloaded and costs 12x under a 2-process load (docs/performance.md, "Threads")."""
+        o = self.options
+        if o.threads is not None:
+            return o.threads
+        return 1 if o.hidden * o.batch_size <= SMALL_MODEL else None
+
     def fit(self, task: ForecastTask) -> LSTMForecaster:
+        with _torch_threads(self._threads()):
+            return self._fit(task)
+
+    def _fit(self, task: ForecastTask) -> LSTMForecaster:
         o, data = self.options, task.data
         self._check(task)
         self.notes = []
@@ -223,7 +251,7 @@ class LSTMForecaster:
 
     def report(self) -> dict[str, Any]:
         """Training facts for run.json: curve, best epoch, lookback, device, notes."""
-        out: dict[str, Any] = {"notes": list(self.notes)}
+        out: dict[str, Any] = {"notes": list(self.notes), "torch_threads": self._threads() or torch.get_num_threads()}
         if hasattr(self, "device"):
             out["device"] = str(self.device)
             if self.device.type == "cuda":
@@ -268,8 +296,12 @@ class LSTMForecaster:
         first, _ = self._outputs(batch)
         return float(mse(first * batch["unscale"], batch["y"] * batch["unscale"], batch["mask"]))
 
-    @torch.no_grad()
     def predict(self, task: ForecastTask, origins: np.ndarray) -> Forecast:
+        with _torch_threads(self._threads()):
+            return self._predict(task, origins)
+
+    @torch.no_grad()
+    def _predict(self, task: ForecastTask, origins: np.ndarray) -> Forecast:
         if not hasattr(self, "model"):
             raise BiocountInputError("lstm: predict() called before fit()")
         self._check_signature(task.data)

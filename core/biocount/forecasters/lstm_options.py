@@ -55,6 +55,9 @@ class LSTMOptions(BaseModel):
     bf16: bool = Field(default=True, description="bf16 autocast, on CUDA only.")
     seed: int | None = Field(default=None, description="Random seed; None: the run's seed.")
     quiet: bool = Field(default=False, description="No progress bar.")
+    threads: int | None = Field(default=None, ge=1, description="torch intra-op CPU threads while fitting and "
+                                                              "predicting (restored after); None: 1 for small models "
+                                                              "(hidden x batch_size <= 8192), torch's default above.")
 
     @model_validator(mode="before")
     @classmethod
