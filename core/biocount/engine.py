@@ -300,13 +300,13 @@ def run(config: RunConfig, *, host: Any = None, log=None, data: Any = None) -> R
                           f"({', '.join(map(str, unknown[:3])) or 'times'}); it may only keep or drop rows")
     grid_split = split.on_grid(aligned)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing feature has no spread: not "flat"
-        spread = np.nanstd(aligned.y, axis=(0, 1))
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing series has no spread: not "flat"
+        spread = np.nanmax(np.nanstd(aligned.y, axis=1), axis=0)  # the largest within-series spread per feature
     flat = [str(f) for f, sd in zip(aligned.target_features, spread, strict=True) if sd == 0]
     if flat:
-        aligned.report.append(f"target feature(s) {', '.join(flat[:5])} never change (every encoded value is the same): "
-                              "every forecaster is trivially exact there and MSE / R² mean nothing; check the data "
-                              "and the encoder's normalisation")
+        aligned.report.append(f"target feature(s) {', '.join(flat[:5])} never change within any series: every "
+                              "forecaster is trivially exact there and MSE / R² mean nothing; check the data and the "
+                              "encoder's normalisation")
     shared = float(aligned.present.mean())
     if shared < 0.5:
         aligned.report.append(f"series are measured at different times: each covers {shared:.0%} of the shared grid "
