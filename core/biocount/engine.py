@@ -263,7 +263,8 @@ def run(config: RunConfig, *, host: Any = None, log=None, data: Any = None) -> R
     if target not in names:
         names.append(target)  # the target's own history is always an input
     _check_options_keys(config, names, overrides, host)
-    forecasters = _build_forecasters(config, host)
+    threads = thread_policy(config)
+    forecasters = _build_forecasters(config, host, threads["threads"])
     origins_table = None
     if config.origins is not None:
         from .split import read_origins
@@ -299,14 +300,7 @@ def run(config: RunConfig, *, host: Any = None, log=None, data: Any = None) -> R
         raise PluginError(f"the encoder of target modality '{target}' invented series or time points "
                           f"({', '.join(map(str, unknown[:3])) or 'times'}); it may only keep or drop rows")
     grid_split = split.on_grid(aligned)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing series has no spread: not "flat"
-        spread = np.nanmax(np.nanstd(aligned.y, axis=1), axis=0)  # the largest within-series spread per feature
-    flat = [str(f) for f, sd in zip(aligned.target_features, spread, strict=True) if sd == 0]
-    if flat:
-        aligned.report.append(f"target feature(s) {', '.join(flat[:5])} never change within any series: every "
-                              "forecaster is trivially exact there and MSE / R² mean nothing; check the data and the "
-                              "encoder's normalisation")
+    aligned.report.extend(_flat_target_notes(aligned))
     shared = float(aligned.present.mean())
     if shared < 0.5:
         aligned.report.append(f"series are measured at different times: each covers {shared:.0%} of the shared grid "
@@ -316,7 +310,6 @@ def run(config: RunConfig, *, host: Any = None, log=None, data: Any = None) -> R
     reference = _add_ablations(config, forecasters, aligned, [n for n in names if n != target])
     log("backtesting " + ", ".join(forecasters))
     baselines = [b for b in config.baselines if b in forecasters]
-    threads = thread_policy(config)
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=threads["blas"]):  # BLAS / OpenMP of this process
@@ -349,9 +342,23 @@ def run(config: RunConfig, *, host: Any = None, log=None, data: Any = None) -> R
         "forecasters": {n: {"timings_s": bt.timings.get(n, {})} | r for n, r in reports.items()},
         "failed": bt.failed, "ensembles": bt.weights, "conformal_levels": config.levels, "threads": threads,
     }
-    info["notes"] = ([f"{n}: {note}" for n, d in encoded.items() for note in d.meta.notes] + aligned.report + split.notes + [f"series {s} not scored: {why}" for s, why in split.unscored.items()]
+    info["notes"] = ([f"{n}: {note}" for n, d in encoded.items() for note in d.meta.notes]
+                     + aligned.report + split.notes
+                     + [f"series {s} not scored: {why}" for s, why in split.unscored.items()]
                      + bt.notes + [f"{n}: {note}" for n, r in reports.items() for note in r.get("notes", [])])
     return RunResult(config, comparison, metrics, forecasts, info, bt.fitted, bt)
+
+
+def _flat_target_notes(aligned: Any) -> list[str]:
+    """A note for target features that never change within any series (scores would mean nothing)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing series has no spread: not "flat"
+        spread = np.nanmax(np.nanstd(aligned.y, axis=1), axis=0)  # the largest within-series spread per feature
+    flat = [str(f) for f, sd in zip(aligned.target_features, spread, strict=True) if sd == 0]
+    if not flat:
+        return []
+    return [f"target feature(s) {', '.join(flat[:5])} never change within any series: every forecaster is trivially "
+            "exact there and MSE / R² mean nothing; check the data and the encoder's normalisation"]
 
 
 def thread_policy(config: RunConfig) -> dict[str, Any]:
@@ -393,12 +400,11 @@ def _check_options_keys(config: RunConfig, modalities: list[str], overrides: dic
         raise BiocountInputError(f"options: '{key}' is neither a modality of this run nor a forecaster; {hint}")
 
 
-def _build_forecasters(config: RunConfig, host: Any) -> dict[str, tuple]:
+def _build_forecasters(config: RunConfig, host: Any, threads: int | None) -> dict[str, tuple]:
     """Resolve and build every forecaster before any heavy work; shared options go where declared."""
     if len(set(config.models)) != len(config.models):
         raise BiocountInputError(f"--models lists a forecaster twice: {', '.join(config.models)}")
-    shared = dict(config.model_options) | {"n_jobs": config.jobs, "quiet": config.quiet,
-                                           "threads": thread_policy(config)["threads"]}
+    shared = dict(config.model_options) | {"n_jobs": config.jobs, "quiet": config.quiet, "threads": threads}
     unknown = set(config.model_options) - set(SHARED_OPTIONS)
     if unknown:
         raise BiocountInputError(f"model option '{sorted(unknown)[0]}' is not shared; use options: "

@@ -163,7 +163,8 @@ def _store(adata: AnnData, result: Any, name: str, key: str, method: str) -> Non
     rows = _rows(adata, sample_col, time_col)
     overall = result.comparison.loc[name]
     per_feature = result.metrics[(result.metrics.forecaster == name) & (result.metrics.scope == "feature")]
-    units = [f"{data.series[s]}|{data.times[t]:g}" for s, t in bt.test_origins]
+    # sortable as text in time order within a series (the DM test's HAC lags assume that order)
+    units = [f"{data.series[s]}|{t:09d}" for s, t in bt.test_origins]
     from .metrics import loss_by_unit
 
     losses = loss_by_unit(bt.y_test, bt.forecasts[name]["test"].mean, np.asarray(units))
