@@ -14,6 +14,8 @@ BENCHMARKS = {
     "e2e": "biocount run on the demo: time and memory per stage; CLI start-up",
     "threads": "the thread policy: LSTM fit with 1 thread vs all cores, unloaded and under a 2-process load",
     "scale": "pseudobulk of 1,000,000 cells x 2,000 genes, in memory and backed",
+    "accuracy": "the accuracy suite: every shared table, the demo and the simulators; writes docs/accuracy.md",
+    "cost": "biocount run per accuracy-suite study: the previous default LSTM vs the current one (time)",
     "gpu": "cuDNN vs CPU (bench/gpu_check.py); skipped without CUDA",
 }
 
@@ -25,8 +27,13 @@ def main(argv: list[str]) -> int:
         for name, text in BENCHMARKS.items():
             print(f"  {name:9s} {text}")
         return 0
+    if names[0] == "accuracy":  # takes its own options (--quick, --seeds, --only)
+        from bench.accuracy import main as accuracy
+
+        accuracy(names[1:])
+        return 0
     if names == ["all"]:
-        names = [n for n in BENCHMARKS if n != "gpu"]
+        names = [n for n in BENCHMARKS if n not in ("gpu", "accuracy")]
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         print(f"unknown benchmark {unknown[0]!r}; choose from {', '.join(BENCHMARKS)}", file=sys.stderr)

@@ -17,7 +17,7 @@ import biocount as bc
 from biocount import BiocountInputError
 
 matplotlib.use("Agg")
-FAST = {"lstm": {"epochs": 25, "patience": 8, "quiet": True}, "arima": {"reselect_growth": None}}
+FAST = {"lstm": {"epochs": 25, "patience": 8, "quiet": True, "members": 1}, "arima": {"reselect_growth": None}}
 
 
 @pytest.fixture(scope="module")

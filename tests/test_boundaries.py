@@ -86,3 +86,38 @@ def test_cli_start_up_imports_neither_torch_nor_scanpy(argv):
 def test_import_biocount_is_light():
     code = "import sys, biocount\nassert 'torch' not in sys.modules and 'scanpy' not in sys.modules\n"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def _builtin_names() -> set[str]:
+    """Names of the components the built-in plugins and core register (what a literal may not hard-wire)."""
+    from biocount.plugins import load_host
+
+    host = load_host()
+    names = {c.spec.name for c in host.components("forecaster")}
+    names |= {c.spec.name for c in host.components("encoder")} | {c.spec.modality for c in host.components("encoder")}
+    return {n for n in names if n}
+
+
+def _string_literals(path: Path):
+    """String constants outside docstrings, with line numbers."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    docstrings = {id(n.body[0].value) for n in ast.walk(tree)
+                  if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                  and n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            yield node.lineno, node.value
+
+
+# defaults.py names the defaults; _builtins.py registers core's own components; the example data name
+# their modalities
+ALLOWED = {"defaults.py", "_builtins.py", "datasets.py", "simulators.py"}
+
+
+def test_core_names_builtin_plugins_only_in_its_defaults():
+    names = _builtin_names()
+    assert {"arima", "lstm", "naive", "rna", "protein", "tabular"} <= names
+    bad = [f"{p.relative_to(ROOT)}:{line} '{text}'"
+           for p in (ROOT / "core" / "biocount").rglob("*.py") if p.name not in ALLOWED
+           for line, text in _string_literals(p) if text in names]
+    assert bad == [], "use biocount.defaults instead of naming a built-in plugin: " + ", ".join(bad)

@@ -51,6 +51,9 @@ def test_missing_values_are_nan_and_allowed():
         ({"size_factors": np.zeros((2, 3))}, "size_factors must be positive"),
         ({"size_factors": np.ones((3, 2))}, "size_factors must be (series x times)"),
         ({"meta": {"modality": "rna", "is_counts": True}}, "no raw counts are attached"),
+        ({"meta": {"modality": "rna", "log1p_rate": True}}, "log1p_rate is true but counts or size_factors are missing"),
+        ({"meta": {"modality": "rna", "log1p_rate": True}, "counts": np.ones((2, 3, 4)),
+          "size_factors": np.ones((2, 3))}, "values differ from log1p(counts / size_factors)"),
         ({"values": np.array([["x"] * 4] * 6).reshape(2, 3, 4)}, "values must be numeric"),
     ],
 )
@@ -59,6 +62,14 @@ def test_each_violation_is_one_clear_sentence(over, sentence):
         ModalityData(**valid(**over))
     assert sentence in str(info.value)
     assert "modality" in str(info.value)
+
+
+def test_log1p_rate_values_pass_when_they_are_what_they_claim():
+    counts = np.arange(24, dtype=float).reshape(2, 3, 4)
+    size = np.full((2, 3), 2.0)
+    d = ModalityData(**valid(values=np.log1p(counts / size[..., None]), counts=counts, size_factors=size,
+                             meta={"modality": "rna", "is_counts": True, "log1p_rate": True}))
+    assert d.meta.log1p_rate
 
 
 def test_never_observed_feature_is_named():

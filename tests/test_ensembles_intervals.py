@@ -118,3 +118,16 @@ def test_scores_by_hand():
     q = quantile_scores(y, {0.1: lo, 0.9: up})
     expected = np.mean([np.mean(pinball(y, lo, 0.1)), np.mean(pinball(y, up, 0.9))])
     assert q["pinball"] == pytest.approx(expected) and q["crps"] == pytest.approx(2 * expected)
+
+
+def test_ensemble_per_horizon_fits_one_weight_vector_per_horizon():
+    """Per horizon, the weights are exactly those fitted on that horizon's points alone."""
+    rng = np.random.default_rng(3)
+    y = rng.normal(size=(40, 2, 1))
+    near = y + np.stack([rng.normal(0, 0.1, (40, 1)), rng.normal(0, 1.0, (40, 1))], axis=1)  # good at h=1 only
+    far = y + np.stack([rng.normal(0, 1.0, (40, 1)), rng.normal(0, 0.1, (40, 1))], axis=1)  # good at h=2 only
+    combined, W = ensemble("stack", [near, far], y, [near, far], per="horizon")
+    assert W.shape == (2, 2) and W[0, 0] > 0.8 and W[1, 1] > 0.8
+    for h in range(2):
+        np.testing.assert_allclose(W[h], fit_weights("stack", [near[:, h], far[:, h]], y[:, h]))
+        np.testing.assert_allclose(combined[:, h], W[h, 0] * near[:, h] + W[h, 1] * far[:, h])

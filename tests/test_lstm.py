@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -17,7 +19,7 @@ from biocount.losses import gaussian_nll, mse, negbin_nll, poisson_nll
 from biocount.model import MultiModalLSTM, PeepholeLSTM, _peephole_layer
 from biocount.plugins import load_host
 
-FAST = {"epochs": 15, "patience": 5, "quiet": True, "hidden": 8, "adapter_dim": 8, "lookback": 4}
+FAST = {"epochs": 15, "patience": 5, "quiet": True, "hidden": 8, "adapter_dim": 8, "lookback": 4, "members": 1}
 
 
 # -- the peephole cell ------------------------------------------------------------------------
@@ -148,11 +150,13 @@ def make_task(aligned, horizon=2, seed=0):
     return ForecastTask(data=aligned, horizon=horizon, train_end=train_end, val_origins=val, seed=seed)
 
 
-def test_loss_decreases_and_predictions_have_the_right_shape(demo_aligned):
+@pytest.mark.parametrize(("scaling", "drop"), [("series", 0.8), ("window", 0.95)])
+def test_loss_decreases_and_predictions_have_the_right_shape(demo_aligned, scaling, drop):
+    # per-window units start from persistence on each window's own scale: less room to fall than per-series ones
     task = make_task(demo_aligned)
-    f = LSTMForecaster(LSTMOptions(**{**FAST, "patience": None, "epochs": 20})).fit(task)
+    f = LSTMForecaster(LSTMOptions(**{**FAST, "patience": None, "epochs": 20, "scaling": scaling})).fit(task)
     losses = [h[1] for h in f.history]
-    assert losses[-1] < 0.8 * losses[0]
+    assert losses[-1] < drop * losses[0]
     origins = present_origins(demo_aligned, np.full(12, 22), np.full(12, 27))
     pred = f.predict(task, origins).mean
     assert pred.shape == (origins.shape[0], 2, 10) and np.isfinite(pred).all()
@@ -168,10 +172,10 @@ def test_same_seed_same_predictions_other_seed_differs(demo_aligned):
     assert not np.array_equal(p1, p3)
 
 
-@pytest.mark.parametrize("options", [{"cell": "peephole"}, {"loss": "gaussian"}])
+@pytest.mark.parametrize("options", [{"cell": "peephole"}, {"loss": "gaussian"}, {"members": 2}])
 def test_save_and_load_give_identical_predictions(demo_aligned, tmp_path, options):
     task = make_task(demo_aligned)
-    f = LSTMForecaster(LSTMOptions(**FAST, **options)).fit(task)
+    f = LSTMForecaster(LSTMOptions(**{**FAST, **options})).fit(task)
     origins = present_origins(demo_aligned, np.full(12, 22), np.full(12, 27))
     f.save(tmp_path / "model.pt")
     g = LSTMForecaster.load(tmp_path / "model.pt", device="cpu")
@@ -179,6 +183,61 @@ def test_save_and_load_give_identical_predictions(demo_aligned, tmp_path, option
     np.testing.assert_array_equal(a.mean, b.mean)
     for q in a.quantiles:
         np.testing.assert_array_equal(a.quantiles[q], b.quantiles[q])
+
+
+def test_a_seed_ensemble_is_the_mean_of_its_members(demo_aligned):
+    """Member k is exactly the single network trained from seed + k; the ensemble averages them."""
+    task = make_task(demo_aligned)
+    origins = present_origins(demo_aligned, np.full(12, 22), np.full(12, 27))
+    both = LSTMForecaster(LSTMOptions(**{**FAST, "members": 2})).fit(task)
+    one = [LSTMForecaster(LSTMOptions(**FAST, seed=k)).fit(task).predict(task, origins).mean for k in (0, 1)]
+    np.testing.assert_allclose(both.predict(task, origins).mean, (one[0] + one[1]) / 2, rtol=1e-6, atol=1e-6)
+    assert len(both.report()["best_epochs"]) == 2
+
+
+def test_window_normalisation_against_a_hand_computed_window(demo_aligned):
+    """Per-window scaling: each window's target history is centred on its own mean and divided by its own
+    sd (floored); targets use the same level and spread; the level and log spread ride along as inputs.
+    Lifting one series by c moves only its level channel (by c / pooled sd): the normalised values stay."""
+    from dataclasses import replace
+
+    from biocount.window import WINDOW_SD_FLOOR, SeriesScaler, make_windows
+
+    S = demo_aligned.series.size
+    scaler = SeriesScaler.pooled(demo_aligned, np.full(S, 17))
+    origins = present_origins(demo_aligned, np.full(S, 10), np.full(S, 20))
+    L, H, F = 4, 2, demo_aligned.target_features.size
+    w = make_windows(demo_aligned, origins, lookback=L, horizon=H, scaler=scaler, window_norm=True)
+    s, t = origins[7]
+    hist = (demo_aligned.inputs["protein"].values[s, t - L + 1:t + 1] - scaler.mean[s]) / scaler.std[s]  # (L, F)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a protein unseen in this window: mean of nothing
+        center, sd = np.nan_to_num(np.nanmean(hist, 0)), np.nan_to_num(np.nanstd(hist, 0))
+    spread = np.maximum(sd, WINDOW_SD_FLOOR)
+    np.testing.assert_allclose(w.center[7], center, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(w.spread[7], spread, rtol=1e-5)
+    block = w.inputs["protein"][7]  # values, observed, gap, level, log spread
+    np.testing.assert_allclose(block[:, :F], np.nan_to_num((hist - center) / spread), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(block[:, F + 2:2 * F + 2], np.broadcast_to(center, (L, F)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(block[:, 2 * F + 2:], np.broadcast_to(np.log(spread), (L, F)), rtol=1e-5)
+    y = (demo_aligned.y[s, t + 1:t + H + 1] - scaler.mean[s]) / scaler.std[s]
+    np.testing.assert_allclose(w.y[7][w.mask[7]], ((y - center) / spread)[w.mask[7]], rtol=1e-5, atol=1e-5)
+
+    c = 3.0
+    protein = demo_aligned.inputs["protein"]
+    values, y_all = protein.values.copy(), demo_aligned.y.copy()
+    values[0] += c
+    y_all[0] += c
+    lifted = replace(demo_aligned, y=y_all, inputs={**demo_aligned.inputs, "protein": replace(protein, values=values)})
+    v = make_windows(lifted, origins, lookback=L, horizon=H, scaler=scaler, window_norm=True)
+    first = origins[:, 0] == 0
+    rows = origins[:, 1:2] + np.arange(-L + 1, 1)[None, :]  # (N, L) grid indices of each window's history
+    seen = ~np.isnan(protein.values[origins[:, 0][:, None], rows]).all(axis=1)  # (N, F): any history observed
+    np.testing.assert_allclose(v.inputs["protein"][..., :F], w.inputs["protein"][..., :F], atol=1e-4)
+    np.testing.assert_allclose(np.where(seen[:, None], v.y, 0), np.where(seen[:, None], w.y, 0), atol=1e-4)
+    lift = np.broadcast_to(c / scaler.std[0], seen.shape)
+    np.testing.assert_allclose((v.center - w.center)[first & seen.all(1)], lift[first & seen.all(1)], atol=1e-4)
+    np.testing.assert_array_equal(v.center[~first], w.center[~first])
 
 
 def test_checkpoint_from_another_version_is_refused(demo_aligned, tmp_path):
@@ -267,3 +326,11 @@ def test_a_preset_chosen_at_build_time_is_applied():
     model = comp.build(preset="seed", quiet=True)
     assert (model.options.hidden, model.options.epochs, model.options.adapters) == (50, 100, False)
     assert comp.build(preset="seed", hidden=8).options.hidden == 8
+
+
+def test_an_lstm_no_better_than_persistence_says_so(demo_aligned):
+    """Validation's best epoch in the first two, or a validation MSE not below persistence's: one note."""
+    task = make_task(demo_aligned)
+    f = LSTMForecaster(LSTMOptions(**{**FAST, "epochs": 2, "min_epochs": 1})).fit(task)
+    notes = [n for n in f.report()["notes"] if "no better than persistence" in n]
+    assert len(notes) == 1 and "tried: 1 seed(s)" in notes[0] and "epoch" in notes[0]

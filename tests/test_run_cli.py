@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from biocount.cli import cli
 
-FAST_LSTM = "lstm:\n  epochs: 8\n  patience: 3\n  min_epochs: 1\n  hidden: 8\n  adapter_dim: 8\narima:\n  reselect_growth: null\n"
+FAST_LSTM = "lstm:\n  members: 1\n  epochs: 8\n  patience: 3\n  min_epochs: 1\n  hidden: 8\n  adapter_dim: 8\narima:\n  reselect_growth: null\n"
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def test_run_end_to_end_on_a_real_long_csv(shared_data, tmp_path, fast_config):
     assert result.exit_code == 0, result.output
     assert {p.name for p in out.iterdir()} == {"metrics.csv", "forecasts.csv", "run.json", "lstm.pt", ".biocount-run"}
     metrics = pd.read_csv(out / "metrics.csv")
-    assert set(metrics["forecaster"]) == {"lstm", "arima", "naive", "arima:native"}
+    assert set(metrics["forecaster"]) == {"lstm", "arima", "naive", "arima:native", "ensemble:stack"}
     assert {"overall", "feature", "horizon"} == set(metrics["scope"])
     forecasts = pd.read_csv(out / "forecasts.csv")
     assert list(forecasts.columns[:6]) == ["series", "feature", "origin", "horizon", "time", "observed"]
@@ -48,6 +48,8 @@ def test_run_end_to_end_on_a_real_long_csv(shared_data, tmp_path, fast_config):
     assert {"fit_s", "predict_s"} <= set(info["forecasters"]["arima"]["timings_s"])
     assert info["scored"]["test"]["series"] == 11 and info["split"]["unscored"] == {}
     assert "lstm" in result.output and "DM vs arima" in result.output and "MSE by horizon" in result.output
+    assert info["headline"] == "ensemble:stack" and info["ensembles"]["ensemble:stack"]["per"] == "horizon"
+    assert "headline: ensemble:stack" in result.output and "h=1 lstm" in result.output
 
 
 def test_flags_override_the_config_file(tmp_path, shared_data):
@@ -146,8 +148,8 @@ def test_every_run_option_is_documented():
 
 def test_ensembles_intervals_and_ablations_end_to_end(tmp_path, fast_config):
     out = tmp_path / "o"
-    result = invoke("run", "--ensemble", "mean,stack", "--ablate-modalities", "--levels", "0.8,0.9",
-                    "--config", fast_config, "--out", out, "--lookback", "4")
+    result = invoke("run", "--ensemble", "mean,stack", "--ensemble-per", "pooled", "--ablate-modalities", "--levels",
+                    "0.8,0.9", "--config", fast_config, "--out", out, "--lookback", "4")
     assert result.exit_code == 0, result.output
     metrics = pd.read_csv(out / "metrics.csv")
     overall = metrics[metrics.scope == "overall"].set_index("forecaster")
@@ -161,7 +163,7 @@ def test_ensembles_intervals_and_ablations_end_to_end(tmp_path, fast_config):
     info = json.loads((out / "run.json").read_text())
     w = info["ensembles"]["ensemble:stack"]
     assert w["per"] == "pooled" and abs(sum(w["weights"]) - 1) < 1e-9 and min(w["weights"]) >= 0
-    assert "lstm[protein]" in w["members"]
+    assert w["members"] == ["lstm", "arima", "naive"]  # the models, not the ablation LSTMs
 
 
 @pytest.mark.parametrize(("args", "needle"), [

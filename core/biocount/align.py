@@ -126,8 +126,10 @@ def align(modalities: dict[str, ModalityData], *, target: str, target_features: 
         shared = np.intersect1d(series, d.series)
         if shared.size == 0:
             raise BiocountInputError(
-                f"modality '{name}' shares no series with the target '{target}' (e.g. '{d.series[0]}' vs "
-                f"'{series[0]}'); check the series ids or --series-key"
+                f"modality '{name}' has {d.series.size} series, the target '{target}' has {series.size}, and they "
+                f"share none (e.g. '{d.series[0]}' vs '{series[0]}'): to share it with every target series use "
+                f"--link {name}=all{'' if d.series.size == 1 else ' (one series only)'}, or --link {name}=FILE "
+                "mapping each target series to one of its series; otherwise check the series ids or --series-key"
             )
         missing = np.setdiff1d(series, d.series)
         if missing.size:

@@ -107,7 +107,7 @@ class Backtest:
         for name, model in self.fitted.items():
             out[name] = {"mean": model.predict(self.tasks[name], last).mean}
         for name, spec in self.weights.items():
-            out[name] = {"mean": combine([out[m]["mean"] for m in spec["members"]], spec["weights"])}
+            out[name] = {"mean": combine([out[m]["mean"] for m in spec["members"]], spec["weights"], spec["per"])}
         for name, res in out.items():
             res["origins"] = last
             res["lower"], res["upper"] = {}, {}
@@ -233,12 +233,14 @@ class Backtest:
 def run_backtest(data: Aligned, split: GridSplit, forecasters: dict[str, tuple], *, horizon: int,
                  seed: int = 0, levels: list[float] | None = None, ensembles: list[str] | None = None,
                  ensemble_per: str = "pooled", reference: dict[str, str] | None = None,
-                 baselines: list[str] | None = None, log=lambda msg: None) -> Backtest:
+                 baselines: list[str] | None = None, log=lambda msg: None, strict: bool = True) -> Backtest:
     """Fit each forecaster once and forecast validation and test origins in one call.
 
     ``forecasters`` maps a name to ``(component, model)`` or ``(component, model, aligned)`` where
     ``aligned`` replaces ``data`` for that model (modality ablations: same target and grid, fewer inputs).
     A forecaster that fails is reported in ``failed`` and left out; input errors still stop the run.
+    ``strict=False`` (the default headline ensemble, not one the user asked for): an ensemble that cannot
+    be fitted (too few validation points) is left out with a note instead of stopping the run.
     """
     val, test = split.val, split.test
     if test.shape[0] == 0:
@@ -272,16 +274,21 @@ def run_backtest(data: Aligned, split: GridSplit, forecasters: dict[str, tuple],
     if not forecasts:
         raise PluginError("every forecaster failed: " + "; ".join(failed.values()))
     y_val = targets(data, val, horizon, split.val_end)
-    weights = {}
-    if ensembles:
-        members = [n for n in forecasts if n in forecasters]
-        for method in ensembles:
+    weights, notes = {}, []
+    members = [n for n in forecasts if n in forecasters and "[" not in n]  # not the ablation models
+    for method in ensembles or []:
+        try:
             w = fit_ensemble(method, [forecasts[m]["val"].mean for m in members], y_val, per=ensemble_per)
-            forecasts[f"ensemble:{method}"] = {
-                "val": Forecast(combine([forecasts[m]["val"].mean for m in members], w)),
-                "test": Forecast(combine([forecasts[m]["test"].mean for m in members], w)),
-            }
-            weights[f"ensemble:{method}"] = {"members": members, "per": ensemble_per, "weights": np.asarray(w).tolist()}
+        except BiocountInputError as exc:
+            if strict:
+                raise
+            notes.append(f"no headline ensemble: {exc}; the headline is {members[0]}")
+            continue
+        forecasts[f"ensemble:{method}"] = {
+            "val": Forecast(combine([forecasts[m]["val"].mean for m in members], w, ensemble_per)),
+            "test": Forecast(combine([forecasts[m]["test"].mean for m in members], w, ensemble_per)),
+        }
+        weights[f"ensemble:{method}"] = {"members": members, "per": ensemble_per, "weights": np.asarray(w).tolist()}
     return Backtest(data, split, horizon, val, test, y_val, targets(data, test, horizon), forecasts, fitted, failed,
                     levels=levels or [0.8, 0.95], weights=weights, reference=reference or {}, tasks=tasks,
-                    baselines=list(baselines or []), timings=timings)
+                    baselines=list(baselines or []), timings=timings, notes=notes)

@@ -182,91 +182,117 @@ def datasets() -> None:
 
 
 @datasets.command("make")
-@click.argument("name", type=click.Choice(["demo"]))
-@click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="Where to write the .h5mu.")
+@click.argument("name", type=click.Choice(["demo", "chemostat", "gut"]))
+@click.option("--out", "out", type=click.Path(dir_okay=False), required=True,
+              help="Where to write it: .h5mu for the demo, .csv for the simulators.")
 @click.option("--seed", default=0, show_default=True, help="Random seed of the simulation.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing file.")
 def datasets_make(name: str, out: str, seed: int, overwrite: bool) -> None:
-    """Write the demo study (MuData: genomic, rna, protein) to OUT."""
+    """Write an example study to OUT: the demo (MuData: genomic, rna, protein) or a simulator's long CSV
+    (chemostat: algae -> rotifers; gut: antibiotics -> taxa; see docs/datasets.md)."""
     import os
     from pathlib import Path
 
-    from .datasets import demo
+    from . import datasets as ds
     from .errors import BiocountInputError
 
     path = Path(out)
-    if not path.name.endswith(".h5mu"):
-        raise BiocountInputError(f"--out {out}: the demo study is a MuData file; name it *.h5mu")
+    suffix = ".h5mu" if name == "demo" else ".csv"
+    if not path.name.endswith(suffix):
+        raise BiocountInputError(f"--out {out}: the {name} study is written as {suffix}; name it *{suffix}")
     if path.exists() and not overwrite:
         raise BiocountInputError(f"--out {out}: the file exists; pass --overwrite to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial")
-    try:
-        demo(seed=seed).write(tmp)  # write aside, then rename: never a half-written study
+    try:  # write aside, then rename: never a half-written study
+        if name == "demo":
+            ds.demo(seed=seed).write(tmp)
+        else:
+            getattr(ds, name)(seed=seed).to_csv(tmp, index=False)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    click.echo(f"wrote {path} (demo study, seed {seed})")
+    click.echo(f"wrote {path} ({name} study, seed {seed})")
 
 
-_RUN_OPTIONS = [
-    ("--data", "data", click.Path(dir_okay=False),
-     "Study file: .h5mu, .h5ad, .csv or .tsv; repeat to merge modalities of several files; 'demo' is the demo "
-     "study (default)."),
-    ("--modalities", "modalities", str, "Comma list of modalities, e.g. rna,protein; 'name=encoder' picks the encoder."),
-    ("--target", "target", str, "Modality to forecast, or features: protein:P01,protein:P07 (default protein)."),
-    ("--horizon", "horizon", int, "Grid steps forecast from each origin [default: 3]."),
-    ("--lookback", "lookback", int, "Grid steps of history the LSTM sees [default: 8, fewer on short series]."),
-    ("--models", "models", str, "Comma list of forecasters [default: lstm,arima,naive]."),
-    ("--baselines", "baselines", str, "Comma list of forecasters every other one is DM-tested against "
-                                      "[default: arima,naive]."),
-    ("--split", "split", click.Choice(["time", "series"]), "time: each series' last points are scored; series: "
-                                                           "held-out series are [default: time]."),
-    ("--test-size", "test_size", int, "Points of each series scored [default: 25 %]."),
-    ("--val-size", "val_size", int, "Points of each series validating before the scored ones [default: 20 %]."),
-    ("--train-series", "train_series", str, "Series split: series to learn from (comma list or a file of names) "
-                                            "[default: the rest]."),
-    ("--val-series", "val_series", str, "Series split: validation series (names, a file, or a fraction of the "
-                                        "training series) [default: 0.2]."),
-    ("--test-series", "test_series", str, "Series split: test series (names, a file, or a fraction) [default: 0.25, "
-                                          "or the series in --origins]."),
-    ("--holdout", "holdout", str, "Deprecated spelling of --test-series."),
-    ("--warmup", "warmup", int, "Series split: points of each test/validation series seen before its first origin."),
-    ("--origins", "origins", click.Path(dir_okay=False), "CSV of series,origin rows: score exactly these origins."),
-    ("--device", "device", click.Choice(["auto", "cpu", "cuda"]), "Where the LSTM runs [default: auto]."),
-    ("--cell", "cell", click.Choice(["standard", "peephole"]), "LSTM cell [default: standard]."),
-    ("--preset", "preset", click.Choice(["default", "seed"]), "LSTM preset [default: default]."),
-    ("--seed", "seed", int, "Random seed [default: 0]."),
-    ("--jobs", "jobs", int, "Processes for per-series work such as ARIMA; -1: all cores [default: 1]."),
-    ("--threads", "threads", int, "CPU threads of this process (torch, BLAS) [default: $BIOCOUNT_THREADS, else "
-                                  "automatic: 1 for BLAS and small LSTMs]; worker processes use 1 each."),
-    ("--out", "out", click.Path(file_okay=False), "Output folder [default: biocount-out]."),
-    ("--time-key", "time_key", str, "Time column of your data (default: time, day, timepoint or hour)."),
-    ("--series-key", "series_key", str, "Series column (default: series_id, series, sample, donor or subject)."),
-    ("--ensemble", "ensemble", str, "Comma list of ensembles of the models: mean, inverse, stack."),
-    ("--ensemble-per", "ensemble_per", click.Choice(["pooled", "feature"]), "Fit ensemble weights pooled or per feature [default: pooled]."),
-    ("--levels", "levels", str, "Prediction interval levels [default: 0.8,0.95]."),
-    ("--grid", "grid", click.Choice(["target", "union"]),
-     "Time grid: the target's time points, or the union of every modality's [default: target]."),
-    ("--time-axis", "time_axis", click.Choice(["time", "index"]),
-     "time: measured times; index: each series' own observation order [default: time]."),
+# Every `biocount run` option is a RunConfig field (engine.py), the one source of its name, default and help;
+# here only how the command line spells and types it. tests/test_cli_options.py checks both agree.
+_RUN_OPTIONS = [  # (flag, RunConfig field, click type)
+    ("--data", "data", click.Path(dir_okay=False)),
+    ("--modalities", "modalities", str),
+    ("--target", "target", str),
+    ("--horizon", "horizon", int),
+    ("--models", "models", str),
+    ("--baselines", "baselines", str),
+    ("--split", "split", click.Choice(["time", "series"])),
+    ("--test-size", "test_size", int),
+    ("--val-size", "val_size", int),
+    ("--train-series", "train_series", str),
+    ("--val-series", "val_series", str),
+    ("--test-series", "test_series", str),
+    ("--warmup", "warmup", int),
+    ("--origins", "origins", click.Path(dir_okay=False)),
+    ("--seed", "seed", int),
+    ("--demo-seed", "demo_seed", int),
+    ("--jobs", "jobs", int),
+    ("--threads", "threads", int),
+    ("--out", "out", click.Path(file_okay=False)),
+    ("--time-key", "time_key", str),
+    ("--series-key", "series_key", str),
+    ("--ensemble", "ensemble", str),
+    ("--ensemble-per", "ensemble_per", click.Choice(["pooled", "feature", "horizon"])),
+    ("--levels", "levels", str),
+    ("--grid", "grid", click.Choice(["target", "union"])),
+    ("--time-axis", "time_axis", click.Choice(["time", "index"])),
+    ("--link", "link", str),
+    ("--replicates", "replicates", str),
+    ("--period", "period", float),
+    ("--time-scale", "time_scale", str),
+    ("--overwrite", "overwrite", None),
+    ("--quiet", "quiet", None),
+    ("--ablate-modalities", "ablate_modalities", None),
 ]
+# Shorthands for options of every forecaster that declares them (RunConfig.model_options; the LSTM's help)
+_MODEL_OPTIONS = [  # (flag, LSTMOptions field, click type)
+    ("--lookback", "lookback", int),
+    ("--device", "device", click.Choice(["auto", "cpu", "cuda"])),
+    ("--cell", "cell", click.Choice(["standard", "peephole"])),
+    ("--preset", "preset", click.Choice(["default", "seed"])),
+]
+MULTIPLE = ("data", "link", "time_scale")  # options given once per value
+
+
+def _default_text(value) -> str:
+    if isinstance(value, bool) or value is None or value == [] or value == {}:
+        return ""
+    shown = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+    return f" [default: {shown}]"
 
 
 def _run_options(func):
-    for flag, name, kind, text in reversed(_RUN_OPTIONS):
-        extra = {"multiple": True, "default": ()} if name == "data" else {"default": None}
-        func = click.option(flag, name, type=kind, help=text, **extra)(func)
+    from .config import RunConfig
+    from .forecasters.lstm_options import LSTMOptions
+
+    specs = [(f, n, k, RunConfig.model_fields[n]) for f, n, k in _RUN_OPTIONS]
+    specs += [(f, n, k, LSTMOptions.model_fields[n]) for f, n, k in _MODEL_OPTIONS]
+    specs.append(("--holdout", "holdout", str, None))
+    for flag, name, kind, info in reversed(specs):
+        if info is None:
+            text = "Deprecated spelling of --test-series."
+        else:
+            default = info.get_default(call_default_factory=True)
+            text = info.description + ("" if kind is None else _default_text(default))
+        if kind is None:  # a flag: absent means "RunConfig's default", not False
+            extra = {"is_flag": True, "default": None}
+        else:
+            extra = {"type": kind, "multiple": True, "default": ()} if name in MULTIPLE else {"type": kind, "default": None}
+        func = click.option(flag, name, help=text, **extra)(func)
     return func
 
 
 @cli.command()
 @_run_options
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML file with any of these options.")
-@click.option("--overwrite", is_flag=True, default=None, help="Replace an existing output folder.")
-@click.option("--quiet", is_flag=True, default=None, help="No progress output.")
-@click.option("--ablate-modalities", is_flag=True, default=None,
-              help="Also fit the LSTM on each subset of the input modalities (DM test against the full model).")
 @click.pass_obj
 def run(obj: dict[str, Any], config_file: str | None, **flags: Any) -> None:
     """Fit and backtest the forecasters on identical rolling origins; write DIR/metrics.csv,
@@ -280,7 +306,7 @@ def run(obj: dict[str, Any], config_file: str | None, **flags: Any) -> None:
     from .engine import config_from, write
     from .engine import run as run_engine
 
-    config = config_from(config_file, {k: (list(v) if k == "data" else v) for k, v in flags.items()
+    config = config_from(config_file, {k: (list(v) if k in MULTIPLE else v) for k, v in flags.items()
                                        if v is not None and v != ()})
     from .output import check
     from .plugins import load_host
@@ -342,9 +368,14 @@ def _print_comparison(result) -> None:
     console.print("scored: " + "; ".join(f"{role} {v['series']} series, {v['origins']} origins, {v['points']} points"
                                          for role, v in info.get("scored", {}).items()))
     for name, w in info.get("ensembles", {}).items():
-        if w["per"] == "pooled":
-            console.print(escape(f"{name} weights: " + ", ".join(
-                f"{m} {x:.2f}" for m, x in zip(w["members"], w["weights"], strict=True))))
+        if w["per"] != "feature":  # per feature: too many to print; run.json has them
+            rows = [w["weights"]] if w["per"] == "pooled" else w["weights"]
+            console.print(escape(f"{name} weights (fitted on validation points only): " + "; ".join(
+                (f"h={h + 1} " if w["per"] == "horizon" else "")
+                + ", ".join(f"{m} {x:.2f}" for m, x in zip(w["members"], row, strict=True))
+                for h, row in enumerate(rows))))
+    if info.get("headline"):
+        console.print(f"[bold]headline:[/] {escape(info['headline'])}")
     for why in info.get("failed", {}).values():
         console.print(f"[yellow]left out:[/] {escape(why)}")
     for note in info.get("notes", []):

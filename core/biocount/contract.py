@@ -37,7 +37,10 @@ class ModalityMeta(BaseModel):
 
     modality: str = Field(description="Modality name, e.g. 'rna'.")
     is_counts: bool = Field(default=False, description="Whether the raw values are non-negative integer counts.")
-    normalisation: str = Field(default="none", description="What was applied, e.g. 'size factors, log1p'.")
+    normalisation: str = Field(default="none", description="What was applied, e.g. 'size factors, log1p' (prose, "
+                                                           "for people; code reads the typed fields).")
+    log1p_rate: bool = Field(default=False, description="values are log1p(counts / size_factors), so count "
+                                                        "likelihoods (poisson, negbin) can model them.")
     encoder: str = Field(default="", description="'distribution:component' of the encoder that made it.")
     notes: list[str] = Field(default_factory=list, description="One-line facts the run shows the user, e.g. a "
                                                                 "transformation chosen from the data.")
@@ -195,6 +198,15 @@ def _problems(d: ModalityData):
             yield "size_factors must be positive."
     if d.meta.is_counts and d.counts is None:
         yield "meta.is_counts is true but no raw counts are attached; pass counts=."
+    if d.meta.log1p_rate:
+        if d.counts is None or d.size_factors is None:
+            yield "meta.log1p_rate is true but counts or size_factors are missing; pass both."
+        elif d.counts.shape == d.values.shape and d.size_factors.shape == d.values.shape[:2]:
+            with np.errstate(all="ignore"):
+                expected = np.log1p(d.counts / d.size_factors[..., None])
+            both = ~np.isnan(expected) & ~np.isnan(d.values)
+            if not np.allclose(d.values[both], expected[both], rtol=1e-4, atol=1e-4):
+                yield "meta.log1p_rate is true but values differ from log1p(counts / size_factors)."
 
 
 def cube(series: Any, times: Any, X: np.ndarray, *, series_order: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

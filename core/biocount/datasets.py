@@ -1,4 +1,6 @@
-"""The embedded demo study: a small mechanistic simulation of the central dogma.
+"""Example studies: the embedded demo and two simulators (:func:`chemostat`, :func:`gut`).
+
+The demo is a small mechanistic simulation of the central dogma.
 
 ``demo(seed=0)`` returns a MuData with three modalities over 12 donors and 30 unevenly spaced
 time points: ``genomic`` (static copy numbers and eQTL dosages per donor), ``rna`` (single cells
@@ -12,6 +14,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from .simulators import chemostat, gut
+
+__all__ = ["demo", "chemostat", "gut"]
 
 if TYPE_CHECKING:
     from mudata import MuData

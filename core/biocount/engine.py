@@ -10,178 +10,18 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
-import re
 import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ._version import PLUGIN_API, __version__
+from .config import SHARED_OPTIONS, RunConfig, config_from, validated  # noqa: F401  (engine.RunConfig & co. stay)
 from .errors import BiocountInputError, PluginError
-
-#: Run-wide conveniences (CLI flags) handed to every chosen forecaster whose options declare them.
-SHARED_OPTIONS = ("lookback", "device", "cell", "preset", "n_jobs", "quiet", "threads")
-
-
-class RunConfig(BaseModel):
-    """Every option of a run; a ``--config run.yaml`` holds the same keys."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    data: list[str] = Field(default_factory=list,
-                            description="Study files (.h5mu, .h5ad, .csv, .tsv), merged; 'demo' is the demo study; "
-                                        "none: the demo study.")
-    modalities: list[str] = Field(default=["rna", "protein"],
-                                  description="Modalities to use; 'name=encoder' overrides the registry's mapping.")
-    target: str | None = Field(default=None, description="'protein' or 'protein:P01,protein:P07'; default protein, "
-                                                         "else the first modality.")
-    horizon: int = Field(default=3, ge=1, description="Grid steps forecast from each origin.")
-    models: list[str] = Field(default=["lstm", "arima", "naive"], description="Forecasters to compare.")
-    baselines: list[str] = Field(default=["arima", "naive"],
-                                 description="Forecasters every other one is tested against (Diebold-Mariano); "
-                                             "those not in --models are left out.")
-    split: Literal["time", "series"] = Field(
-        default="time", description="time: each series' last points are scored; series: held-out series are.")
-    test_size: int | None = Field(default=None, ge=1,
-                                  description="Points of each series scored (default 25 %); series split: each test "
-                                              "series' last points, unless --warmup or --origins say otherwise.")
-    val_size: int | None = Field(default=None, ge=1,
-                                 description="Points of each series validating, before the scored ones (default 20 %).")
-    train_series: list[str] | float | None = Field(default=None, description="Series split: series the models learn "
-                                                   "from (comma list or file of names; default: the rest).")
-    val_series: list[str] | float | None = Field(default=None, description="Series split: validation series (names or "
-                                                 "a fraction of the training series; default 20 % of them).")
-    test_series: list[str] | float | None = Field(default=None, description="Series split: test series (names or a "
-                                                  "fraction; default 25 %, or the series in --origins).")
-    warmup: int | None = Field(default=None, ge=1, description="Series split: points of each validation and test "
-                                                               "series seen before its first origin.")
-    origins: Path | None = Field(default=None, description="CSV of (series, origin) to score exactly, for every "
-                                                           "forecaster.")
-    seed: int = Field(default=0, ge=0, le=2**32 - 1, description="Random seed: same seed, data and CPU, same numbers.")
-    jobs: int = Field(default=1, ge=-1, description="Processes for per-series work (ARIMA); -1: all cores.")
-    threads: int | None = Field(default=None, ge=1,
-                                description="CPU threads of this process (torch, BLAS); default $BIOCOUNT_THREADS, else "
-                                            "the cores available. Worker processes always use 1 each.")
-    out: Path = Path("biocount-out")
-    overwrite: bool = False
-    quiet: bool = False
-    time_key: str | None = None
-    series_key: str | None = None
-    demo_seed: int = Field(default=0, description="Seed of the demo study when no data is given.")
-    ensemble: list[str] = Field(default_factory=list, description="Ensembles of the models: mean, inverse, stack.")
-    ensemble_per: Literal["pooled", "feature"] = Field(default="pooled", description="Fit ensemble weights per feature or pooled.")
-    levels: list[float] = Field(default=[0.8, 0.95], description="Prediction interval levels.")
-    ablate_modalities: bool = Field(default=False, description="Also fit the LSTM on each subset of the input modalities.")
-    grid: Literal["target", "union"] = Field(
-        default="target", description="target: the target's time points; union: every modality's time points.")
-    time_axis: Literal["time", "index"] = Field(
-        default="time", description="time: the measured times; index: each series' own observation order "
-                                    "(for series measured at unrelated times).")
-    options: dict[str, dict[str, Any]] = Field(default_factory=dict,
-                                               description="Per component (encoder or forecaster name): its options.")
-    model_options: dict[str, Any] = Field(
-        default_factory=dict, description="Options handed to every chosen forecaster that declares them: "
-                                          f"{', '.join(SHARED_OPTIONS)} (the CLI's --lookback, --device, --cell, --preset).")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _aliases(cls, data: Any) -> Any:
-        """Old spellings: ``holdout`` is ``test_series``; lookback/device/cell/preset are model options."""
-        if not isinstance(data, dict):
-            return data
-        data = dict(data)
-        if "holdout" in data:
-            data.setdefault("test_series", data.pop("holdout"))
-        moved = {k: data.pop(k) for k in ("lookback", "device", "cell", "preset") if k in data}
-        moved = {k: v for k, v in moved.items() if v is not None}
-        if moved:
-            data["model_options"] = {**moved, **(data.get("model_options") or {})}
-        return data
-
-    @field_validator("train_series", "val_series", "test_series", mode="before")
-    @classmethod
-    def _series_list(cls, value: Any) -> Any:
-        """A comma list, a fraction, or a file with one series name per line; names stay strings."""
-        if not isinstance(value, str):
-            return [str(v) for v in value] if isinstance(value, (list, tuple)) else value
-        text = value.strip()
-        if re.fullmatch(r"[+-]?(\d*\.\d+|0)", text):  # a fraction; '007' stays a series name
-            return float(text)
-        path = Path(text)
-        if path.is_file():
-            names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-            return [n for n in names if not n.startswith("#")]
-        return [v.strip() for v in text.split(",") if v.strip()]
-
-    @field_validator("jobs")
-    @classmethod
-    def _jobs(cls, value: int) -> int:
-        if value == 0:
-            raise ValueError("0 processes cannot run anything; use 1, N, or -1 (all cores)")
-        return value
-
-    @field_validator("data", mode="before")
-    @classmethod
-    def _data_list(cls, value: Any) -> Any:
-        if value is None:
-            return []
-        if isinstance(value, (str, Path)):
-            return [str(value)]
-        return [str(v) for v in value]
-
-    @field_validator("levels", mode="before")
-    @classmethod
-    def _levels(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            try:
-                value = [float(v) for v in value.split(",") if v.strip()]
-            except ValueError:
-                raise ValueError(f"'{value}' is not a comma list of numbers; use e.g. 0.8,0.95") from None
-        from .intervals import check_levels
-
-        return check_levels(list(value))
-
-    @field_validator("ensemble", mode="before")
-    @classmethod
-    def _ensembles(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        from .ensemble import METHODS
-
-        bad = [v for v in value if v not in METHODS]
-        if bad:
-            raise ValueError(f"unknown ensemble '{bad[0]}'; use {', '.join(METHODS)}")
-        return value
-
-    @field_validator("modalities", "models", "baselines", mode="before")
-    @classmethod
-    def _split_commas(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        return value
-
-    @field_validator("modalities", "models")
-    @classmethod
-    def _not_empty(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError("empty: name at least one, e.g. rna,protein for modalities or lstm,naive for models")
-        return value
-
-    def target_spec(self) -> tuple[str, list[str] | None]:
-        names = [m.split("=")[0] for m in self.modalities]
-        if self.target is None:
-            return ("protein" if "protein" in names else names[0]), None
-        parts = [p.strip() for p in self.target.split(",") if p.strip()]
-        mods = {p.split(":", 1)[0] for p in parts}
-        if len(mods) != 1:
-            raise BiocountInputError(f"--target {self.target}: features must come from one modality, got {', '.join(sorted(mods))}")
-        features = [p.split(":", 1)[1] for p in parts if ":" in p]
-        return mods.pop(), (features or None)
 
 
 @dataclass
@@ -278,6 +118,7 @@ def run(config: RunConfig, *, host: Any = None, log=None, data: Any = None) -> R
     if missing:
         raise BiocountInputError(f"modality '{missing[0]}' is not in {source}; "
                                  f"available: {', '.join(data)}")
+    data, design_report = _design(config, data, target)
     if config.time_axis == "index":
         data = _observation_index(data, names)
     lap("read")
@@ -300,6 +141,7 @@ def run(config: RunConfig, *, host: Any = None, log=None, data: Any = None) -> R
         raise PluginError(f"the encoder of target modality '{target}' invented series or time points "
                           f"({', '.join(map(str, unknown[:3])) or 'times'}); it may only keep or drop rows")
     grid_split = split.on_grid(aligned)
+    aligned.report[:0] = design_report
     aligned.report.extend(_flat_target_notes(aligned))
     shared = float(aligned.present.mean())
     if shared < 0.5:
@@ -312,10 +154,13 @@ def run(config: RunConfig, *, host: Any = None, log=None, data: Any = None) -> R
     baselines = [b for b in config.baselines if b in forecasters]
     from threadpoolctl import threadpool_limits
 
+    ensembles = config.ensemble
+    if ensembles is None:  # the headline: a validation-weighted stack, where there is something to stack
+        ensembles = ["stack"] if len(config.models) > 1 else []
     with threadpool_limits(limits=threads["blas"]):  # BLAS / OpenMP of this process
         bt = run_backtest(aligned, grid_split, forecasters, horizon=config.horizon, seed=config.seed,
-                          levels=config.levels, ensembles=config.ensemble, ensemble_per=config.ensemble_per,
-                          reference=reference, baselines=baselines, log=log)
+                          levels=config.levels, ensembles=ensembles, ensemble_per=config.ensemble_per,
+                          reference=reference, baselines=baselines, log=log, strict=config.ensemble is not None)
     lap("fit+backtest")
     metrics = bt.metrics()  # also computes the intervals, filling bt.notes
     comparison = bt.comparison()
@@ -326,7 +171,7 @@ def run(config: RunConfig, *, host: Any = None, log=None, data: Any = None) -> R
     info = {
         "biocount": __version__, "plugin_api": PLUGIN_API, "config": json.loads(config.model_dump_json()),
         "target": {"modality": target, "features": aligned.target_features.tolist()},
-        "data": _fingerprint(config), "split": split.summary(),
+        "data": _fingerprint(config), "split": split.summary(), "design": _design_of(config).summary(),
         "scored": bt.scored(), "baselines": baselines,
         "origins": {"validation": int(bt.val_origins.shape[0]), "test": int(bt.test_origins.shape[0])},
         "grid": {"kind": config.grid, "points": int(aligned.times.size)},
@@ -341,12 +186,28 @@ def run(config: RunConfig, *, host: Any = None, log=None, data: Any = None) -> R
         "versions": _versions(), "timings_s": timings, "peak_rss_mb": rss,
         "forecasters": {n: {"timings_s": bt.timings.get(n, {})} | r for n, r in reports.items()},
         "failed": bt.failed, "ensembles": bt.weights, "conformal_levels": config.levels, "threads": threads,
+        "headline": next((n for n in bt.weights), next(n for n in config.models if n in bt.forecasts)),
     }
     info["notes"] = ([f"{n}: {note}" for n, d in encoded.items() for note in d.meta.notes]
                      + aligned.report + split.notes
                      + [f"series {s} not scored: {why}" for s, why in split.unscored.items()]
                      + bt.notes + [f"{n}: {note}" for n, r in reports.items() for note in r.get("notes", [])])
     return RunResult(config, comparison, metrics, forecasts, info, bt.fitted, bt)
+
+
+def _design_of(config: RunConfig) -> Any:
+    from .design import Design
+
+    return Design(link=dict(config.link), replicates=config.replicates, period=config.period,
+                  time_scale=dict(config.time_scale))
+
+
+def _design(config: RunConfig, data: dict[str, Any], target: str) -> tuple[dict[str, Any], list[str]]:
+    """Clocks, replicates and shared modalities as declared (biocount.design); nothing when none is."""
+    from .design import Design, apply
+
+    design = _design_of(config)
+    return (data, []) if design == Design() else apply(data, target=target, design=design)
 
 
 def _flat_target_notes(aligned: Any) -> list[str]:
@@ -536,58 +397,3 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def config_from(path: str | Path | None, flags: dict[str, Any]) -> RunConfig:
-    """A RunConfig from a YAML file (optional) overridden by command-line flags; one-line errors."""
-    import yaml
-
-    data: dict[str, Any] = {}
-    if path is not None:
-        try:
-            data = yaml.load(Path(path).read_text(), Loader=_unique_key_loader()) or {}
-        except OSError as exc:
-            raise BiocountInputError(f"--config {path}: cannot read it ({exc.strerror})") from None
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            raise BiocountInputError(f"--config {path}: not valid YAML{where}: {exc.problem or exc.context}") from None
-        except yaml.YAMLError as exc:
-            raise BiocountInputError(f"--config {path}: not valid YAML ({exc})") from None
-        if not isinstance(data, dict):
-            raise BiocountInputError(f"--config {path}: expected a mapping of options")
-        data = {k.replace("-", "_"): v for k, v in data.items()}
-    return validated({**data, **flags}, where=f"--config {path}" if path else "options")
-
-
-def validated(options: dict[str, Any], *, where: str = "options") -> RunConfig:
-    """A RunConfig from a mapping; a validation error becomes one line naming the option."""
-    from pydantic import ValidationError
-
-    from .registry import first_error
-
-    try:
-        return RunConfig.model_validate(options)
-    except ValidationError as exc:
-        raise BiocountInputError(f"{where}: {first_error(exc).replace('_', '-')}") from None
-
-
-def _unique_mapping(loader: Any, node: Any, deep: bool = False) -> dict:
-    """A YAML mapping that refuses a key given twice (PyYAML silently keeps the last)."""
-    import yaml
-
-    seen: dict[Any, Any] = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(None, None, f"option '{key}' is given twice", key_node.start_mark)
-        seen[key] = loader.construct_object(value_node, deep=deep)
-    return seen
-
-
-def _unique_key_loader() -> Any:
-    import yaml
-
-    class Loader(yaml.SafeLoader):
-        pass
-
-    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
-    return Loader

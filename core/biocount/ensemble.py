@@ -5,7 +5,9 @@
 - ``stack``: the convex combination minimising validation MSE: non-negative weights that sum to one
   (unconstrained regression weights overfit short validation sets).
 
-Weights are fitted per target feature or pooled over features (``per="feature" | "pooled"``).
+Weights are pooled over every validation point, or fitted per target feature or per horizon
+(``per="pooled" | "feature" | "horizon"``): under MSE persistence is strong one step ahead and weak
+further out, so one weight vector per horizon lets the combination follow that.
 """
 
 from __future__ import annotations
@@ -60,29 +62,33 @@ def fit_weights(method: str, preds: list[np.ndarray], y: np.ndarray) -> np.ndarr
     raise BiocountInputError(f"unknown ensemble '{method}'; use {', '.join(METHODS)}")
 
 
-def fit(method: str, val_preds: list[np.ndarray], y_val: np.ndarray, *,
-        per: Literal["feature", "pooled"] = "pooled") -> np.ndarray:
-    """Weights of one ensemble: (M,) pooled, or (F, M) per target feature."""
+Per = Literal["pooled", "feature", "horizon"]
+
+
+def fit(method: str, val_preds: list[np.ndarray], y_val: np.ndarray, *, per: Per = "pooled") -> np.ndarray:
+    """Weights of one ensemble: (M,) pooled, (F, M) per target feature or (H, M) per horizon."""
     if len(val_preds) < 2:
         raise BiocountInputError(f"ensemble '{method}' needs at least two members, got {len(val_preds)}; "
                                  "add forecasters to --models or drop --ensemble")
     if per == "pooled":
         return fit_weights(method, val_preds, y_val)
-    return np.stack([fit_weights(method, [p[..., f] for p in val_preds], y_val[..., f])
-                     for f in range(y_val.shape[-1])])
+    axis = {"feature": 2, "horizon": 1}[per]
+    return np.stack([fit_weights(method, [p.take([i], axis=axis) for p in val_preds], y_val.take([i], axis=axis))
+                     for i in range(y_val.shape[axis])])
 
 
-def combine(preds: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
-    """Members' forecasts (each (N, H, F)) combined with pooled (M,) or per-feature (F, M) weights."""
+def combine(preds: list[np.ndarray], weights: np.ndarray, per: Per = "pooled") -> np.ndarray:
+    """Members' forecasts (each (N, H, F)) combined with pooled (M,), per-feature (F, M) or per-horizon
+    (H, M) weights."""
     stack = np.stack(preds, axis=-1)
     weights = np.asarray(weights)
-    if weights.ndim == 1:
+    if per == "pooled":
         return np.tensordot(stack, weights, axes=([-1], [0]))
-    return np.einsum("nhfm,fm->nhf", stack, weights)
+    return np.einsum("nhfm,fm->nhf" if per == "feature" else "nhfm,hm->nhf", stack, weights)
 
 
 def ensemble(method: str, val_preds: list[np.ndarray], y_val: np.ndarray, test_preds: list[np.ndarray], *,
-             per: Literal["feature", "pooled"] = "pooled") -> tuple[np.ndarray, np.ndarray]:
+             per: Per = "pooled") -> tuple[np.ndarray, np.ndarray]:
     """Fit on validation forecasts, combine the test forecasts; returns (combined, weights)."""
     w = fit(method, val_preds, y_val, per=per)
-    return combine(test_preds, w), w
+    return combine(test_preds, w, per), w

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from . import defaults
 from .errors import BiocountInputError
 
 if TYPE_CHECKING:
@@ -123,4 +124,4 @@ def timecourse(data: AnnData | MuData, *, time_key: str, sample_key: str, groupb
         return md.MuData(out)
     bulk, cells = _one(data, time_key=time_key, sample_key=sample_key, groupby=groupby, layer=layer,
                        min_cells=min_cells, where="adata")
-    return bulk if cells is None else md.MuData({"rna": bulk, "celltypes": cells})
+    return bulk if cells is None else md.MuData({defaults.ANNDATA_MODALITY: bulk, "celltypes": cells})

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from . import defaults
 from ._logging import sync_verbosity
 from .errors import BiocountInputError
 
@@ -36,7 +37,7 @@ def _modalities(data: AnnData | MuData, mods: list[str] | None) -> tuple[dict[st
         if missing:
             raise BiocountInputError(f"modality '{missing[0]}' is not in the MuData; available: {', '.join(data.mod)}")
         return {m.split("=")[0]: data.mod[m.split("=")[0]] for m in names}, names
-    names = list(mods) if mods is not None else ["rna"]
+    names = list(mods) if mods is not None else [defaults.ANNDATA_MODALITY]
     if len(names) != 1:
         raise BiocountInputError(f"an AnnData holds one modality; mods={names} names {len(names)} "
                                  "(pass a MuData for several)")
@@ -46,7 +47,7 @@ def _modalities(data: AnnData | MuData, mods: list[str] | None) -> tuple[dict[st
 def forecast(
     data: AnnData | MuData,
     *,
-    method: str = "lstm",
+    method: str = defaults.METHOD,
     mods: list[str] | None = None,
     target: str | None = None,
     horizon: int = 3,
@@ -117,7 +118,7 @@ def forecast(
     ensemble = method.split(":", 1)[1] if method.startswith("ensemble:") else None
     config = validated({
         "modalities": names, "target": target, "horizon": horizon, "lookback": lookback,
-        "models": list(members or ["lstm", "arima", "naive"]) if ensemble else [method],
+        "models": list(members or defaults.MODELS) if ensemble else [method],
         "ensemble": [ensemble] if ensemble else [], "split": split, "test_size": test_size, "val_size": val_size,
         "levels": levels or [0.8, 0.95], "seed": random_state, "jobs": n_jobs, "quiet": True, "options": options or {},
         "time_key": time_key, "series_key": sample_key,
@@ -266,7 +267,7 @@ def comparison_table(data: AnnData | MuData, *, keys: list[str], mod: str | None
             raise BiocountInputError(f"'{k}' was not scored on the same origins as '{keys[0]}' (target, horizon or "
                                      "split differ); rerun bc.tl.forecast with the same settings")
     if reference is None:
-        reference = next((k for k, e in entries.items() if e["params"]["method"] == "arima"), keys[0])
+        reference = next((k for k, e in entries.items() if e["params"]["method"] == defaults.REFERENCE), keys[0])
     ref = entries[reference]["losses"]
     ref_loss = pd.Series(np.asarray(ref["loss"], dtype=float), index=np.asarray(ref["units"]).astype(str))
     rows = []

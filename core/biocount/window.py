@@ -15,6 +15,8 @@ import numpy as np
 from .align import Aligned
 
 GAP_CAP = 1e3  # a modality never seen so far counts as this long ago
+WINDOW_SD_FLOOR = 0.25  # per-window spread floor, in units of the feature's training sd (a flat window
+#                         must not blow its noise up; 0.25 caps the amplification at 4x)
 TIME = "_time"  # the input block holding the step between consecutive grid times
 
 
@@ -53,6 +55,19 @@ class SeriesScaler:
     def unscale(self, values: np.ndarray, series: np.ndarray) -> np.ndarray:
         return values * self.std[series][:, None] + self.mean[series][:, None]
 
+    @classmethod
+    def pooled(cls, data: Aligned, train_end: np.ndarray) -> SeriesScaler:
+        """One mean and sd per feature over every series' values up to ``train_end`` (units only: with
+        per-window normalisation each window then removes its own level and spread)."""
+        seen = np.arange(data.y.shape[1])[None, :] <= train_end[:, None]
+        v = data.y[seen]  # (n, F)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean, std = np.nanmean(v, axis=0), np.nanstd(v, axis=0)
+        std = np.where(np.isfinite(std) & (std > 1e-6), std, 1.0)
+        S = data.y.shape[0]
+        return cls(np.tile(np.nan_to_num(mean), (S, 1)).astype(np.float32), np.tile(std, (S, 1)).astype(np.float32))
+
 
 @dataclass(frozen=True)
 class InputScaler:
@@ -90,6 +105,8 @@ class Windows:
     last_log_rate: np.ndarray | None  # (N, F) log of the last observed count rate
     origins: np.ndarray  # (N, 2)
     ahead: np.ndarray | None = None  # (N, H) days from the origin to each horizon's grid time
+    center: np.ndarray | None = None  # (N, F) per-window target level (window normalisation), else None
+    spread: np.ndarray | None = None  # (N, F) per-window target spread (window normalisation), else None
 
     def __len__(self) -> int:
         return self.origins.shape[0]
@@ -104,17 +121,33 @@ def _gather(arr: np.ndarray, s: np.ndarray, idx: np.ndarray, fill: float) -> np.
     return np.where(ok.reshape(shape), out, fill)
 
 
+def _normalise(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per window and channel: centre on the mean of the observed history, divide by its sd (floored).
+
+    RevIN-style instance normalisation (Kim et al. 2022): a series at another level or scale than the
+    training series (a richer medium, another patient) then looks like them. History only: causal."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # windows with no observation of a channel
+        center, spread = np.nanmean(v, axis=1), np.nanstd(v, axis=1)
+    center = np.nan_to_num(center)
+    spread = np.maximum(np.nan_to_num(spread), WINDOW_SD_FLOOR)
+    return (v - center[:, None]) / spread[:, None], center, spread
+
+
 def make_windows(data: Aligned, origins: np.ndarray, *, lookback: int, horizon: int, scaler: SeriesScaler,
-                 inputs_scaler: InputScaler | None = None, target_until: np.ndarray | None = None) -> Windows:
+                 inputs_scaler: InputScaler | None = None, target_until: np.ndarray | None = None,
+                 window_norm: bool = False) -> Windows:
     """Cut windows at ``origins`` ((N, 2) series and grid index).
 
     ``target_until[s]`` masks targets after that grid index (training windows must not see
-    validation or test targets). Built with array indexing: no Python loop over windows.
+    validation or test targets). ``window_norm`` normalises every value channel per window
+    (:func:`_normalise`); targets and the last value are then in the target window's units, and
+    ``center`` / ``spread`` hold the way back. Built with array indexing: no Python loop over windows.
     """
     s, t = origins[:, 0], origins[:, 1]
     hist = t[:, None] + np.arange(-lookback + 1, 1)[None, :]  # (N, L)
     ahead = t[:, None] + np.arange(1, horizon + 1)[None, :]  # (N, H)
-    inputs = {}
+    inputs, center, spread = {}, None, None
     for name, mod in data.inputs.items():
         values = mod.values
         if inputs_scaler is not None:
@@ -122,10 +155,19 @@ def make_windows(data: Aligned, origins: np.ndarray, *, lookback: int, horizon: 
         if name == data.target:  # the target's own history is scaled like the target
             values = np.array(values, dtype=np.float32)
             values[..., data.target_index] = scaler.scale(mod.values[..., data.target_index], np.arange(values.shape[0]))
-        v = np.nan_to_num(_gather(values, s, hist, np.nan), nan=0.0)
+        v = _gather(values, s, hist, np.nan)
+        if window_norm:
+            v, c, d = _normalise(v)
+            if name == data.target:
+                center, spread = c[:, data.target_index], d[:, data.target_index]
+        v = np.nan_to_num(v, nan=0.0)
         obs = _gather(mod.observed.astype(np.float32), s, hist, 0.0)[..., None]
         gap = np.log1p(np.minimum(_gather(mod.gap, s, hist, np.inf), GAP_CAP))[..., None]
-        inputs[name] = np.concatenate([v, obs, gap], axis=2).astype(np.float32)
+        blocks = [v, obs, gap]
+        if window_norm and name == data.target:  # the level and spread removed, kept as inputs: where a
+            L = hist.shape[1]  # series sits in its cycle matters (hare-lynx), a shift may not (chemostats)
+            blocks += [np.repeat(center[:, None], L, axis=1), np.repeat(np.log(spread)[:, None], L, axis=1)]
+        inputs[name] = np.concatenate(blocks, axis=2).astype(np.float32)
     # irregular sampling: each history step carries the time since the previous grid point, and the
     # head learns how far ahead each horizon lies (the sampling schedule is known in advance)
     step = np.diff(data.times, prepend=data.times[0]).astype(np.float32)[:, None]  # (T, 1)
@@ -140,6 +182,9 @@ def make_windows(data: Aligned, origins: np.ndarray, *, lookback: int, horizon: 
     y = np.nan_to_num(scaler.scale(y_raw, s), nan=0.0)
     last_raw = data.inputs[data.target].values[s, t][:, data.target_index]
     last = np.nan_to_num((last_raw - scaler.mean[s]) / scaler.std[s], nan=0.0)
+    if window_norm:
+        y = np.where(mask, (y - center[:, None]) / spread[:, None], 0.0)
+        last = np.where(np.isnan(last_raw), 0.0, (last - center) / spread)
     counts = log_sf = last_log_rate = None
     if data.y_counts is not None and data.size_factors is not None:
         counts = np.nan_to_num(_gather(data.y_counts, s, ahead, np.nan), nan=0.0)
@@ -151,7 +196,8 @@ def make_windows(data: Aligned, origins: np.ndarray, *, lookback: int, horizon: 
         last=last.astype(np.float32), y=y.astype(np.float32), mask=mask, counts=counts,
         log_sf=None if log_sf is None else log_sf.astype(np.float32),
         last_log_rate=None if last_log_rate is None else last_log_rate.astype(np.float32), origins=origins,
-        ahead=days_ahead,
+        ahead=days_ahead, center=None if center is None else center.astype(np.float32),
+        spread=None if spread is None else spread.astype(np.float32),
     )
 
 

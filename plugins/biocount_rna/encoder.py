@@ -100,7 +100,8 @@ class RnaEncoder:
             _, _, cube_size = cube(series, times, size[:, None])
             out = [ModalityData(series=ids, times=grid, features=self.gene_names_, values=cube_values,
                                 counts=cube_counts, size_factors=cube_size[..., 0],
-                                meta={"modality": "rna", "is_counts": True, "normalisation": "size factors, log1p",
+                                meta={"modality": "rna", "is_counts": True, "log1p_rate": True,
+                                      "normalisation": "size factors, log1p",
                                       "reference_library": self.reference_library_})]
         if celltypes is not None and hasattr(self, "reference_cells_"):
             tally = celltypes.to_numpy(dtype=float)
@@ -110,6 +111,7 @@ class RnaEncoder:
             out.append(ModalityData(
                 series=ids, times=grid, features=[str(c) for c in celltypes.columns],
                 values=np.log1p(cube_counts / cube_size), counts=cube_counts, size_factors=cube_size[..., 0],
-                meta={"modality": "celltypes", "is_counts": True, "normalisation": "cells per type / total, log1p"},
+                meta={"modality": "celltypes", "is_counts": True, "log1p_rate": True,
+                      "normalisation": "cells per type / total, log1p"},
             ))
         return out

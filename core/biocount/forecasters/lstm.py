@@ -44,7 +44,8 @@ def _tensors(w: Windows, device: torch.device) -> dict[str, Any]:
 
     return {"inputs": {k: t(v) for k, v in w.inputs.items()}, "static": t(w.static), "last": t(w.last),
             "y": t(w.y), "mask": t(w.mask), "counts": t(w.counts), "log_sf": t(w.log_sf),
-            "last_log_rate": t(w.last_log_rate), "ahead": t(w.ahead)}
+            "last_log_rate": t(w.last_log_rate), "ahead": t(w.ahead),
+            "spread": None if w.spread is None else t(w.spread[:, None, :])}
 
 
 def _take(batch: dict[str, Any], idx: torch.Tensor) -> dict[str, Any]:
@@ -71,6 +72,14 @@ def _torch_threads(n: int | None):
         torch.set_num_threads(before)
 
 
+def _target_scaler(scaling: str, data, train_end: np.ndarray) -> SeriesScaler:
+    if scaling == "series":
+        return SeriesScaler.fit(data, train_end)
+    if scaling == "window":  # units from the pooled training values; each window removes its own level
+        return SeriesScaler.pooled(data, train_end)
+    return SeriesScaler(np.zeros_like(data.y[:, 0]), np.ones_like(data.y[:, 0]))
+
+
 class LSTMForecaster:
     """The shared multi-input LSTM as a forecaster (see docs/model.md)."""
 
@@ -87,8 +96,9 @@ class LSTMForecaster:
                 raise BiocountInputError(
                     f"loss '{o.loss}' needs count targets with size factors, but the target modality "
                     f"'{data.target}' has none; use --loss mse or gaussian, or a counts encoder (rna)")
-            norm = next((m.meta.get("normalisation", "") for n, m in data.inputs.items() if n == data.target), "")
-            if not str(norm).startswith("size factors, log1p"):
+            meta = data.inputs[data.target].meta
+            if not meta.get("log1p_rate"):
+                norm = meta.get("normalisation", "")
                 raise BiocountInputError(
                     f"loss '{o.loss}' forecasts log1p(counts / size factor) but the target modality "
                     f"'{data.target}' is encoded as '{norm}'; use --loss mse or gaussian")
@@ -106,13 +116,18 @@ class LSTMForecaster:
         """The network (and NB dispersion) for ``self.signature`` and the options; used by fit and load."""
         o, sig = self.options, self.signature
         self.model = MultiModalLSTM(
-            modalities={n: len(f) + 2 for n, f in sig["inputs"].items()} | {TIME: 1},
+            modalities={n: len(f) + 2 + self._level_channels(n) for n, f in sig["inputs"].items()} | {TIME: 1},
             n_static=len(sig["static_names"]), n_targets=len(sig["target_features"]), horizon=self.horizon,
             hidden=o.hidden, layers=o.layers, dropout=o.dropout, adapter_dim=o.adapter_dim, cell=o.cell,
             outputs_per_target=2 if o.loss == "gaussian" else 1, target=sig["target"],
             modality_dropout=o.modality_dropout, adapters=o.adapters,
         )
         self.dispersion = Dispersion(len(sig["target_features"])) if o.loss == "negbin" else None
+
+    def _level_channels(self, name: str) -> int:
+        """Per-window scaling feeds the target's window level and log spread as extra channels."""
+        sig = self.signature
+        return 2 * len(sig["target_features"]) if self.options.scaling == "window" and name == sig["target"] else 0
 
     def _parameters(self):
         params = list(self.model.parameters())
@@ -142,6 +157,8 @@ class LSTMForecaster:
         first, second = self._outputs(batch)
         o, mask = self.options, batch["mask"]
         if o.loss == "mse":
+            if batch["spread"] is not None:  # per-window units back to the feature's units: every window
+                return mse(first * batch["spread"], batch["y"] * batch["spread"], mask)  # weighs as scored
             return mse(first, batch["y"], mask)
         if o.loss == "gaussian":
             return gaussian_nll(first, second, batch["y"], mask)
@@ -171,8 +188,7 @@ class LSTMForecaster:
         self.device = resolve_device(o.device)
         seed = task.seed if o.seed is None else o.seed
         torch.manual_seed(seed)
-        self.scaler = (SeriesScaler.fit(data, task.train_end) if o.scaling == "series" else
-                       SeriesScaler(np.zeros_like(data.y[:, 0]), np.ones_like(data.y[:, 0])))
+        self.scaler = _target_scaler(o.scaling, data, task.train_end)
         self.inputs_scaler = InputScaler.fit(data, task.train_end)
         train_origins = self._train_origins(task)
         if train_origins.shape[0] == 0:
@@ -180,27 +196,45 @@ class LSTMForecaster:
                                      "the training part has an observed target; shorten --horizon or widen training")
         train = _tensors(make_windows(data, train_origins, lookback=self.lookback, horizon=task.horizon,
                                       scaler=self.scaler, inputs_scaler=self.inputs_scaler,
-                                      target_until=task.train_end), self.device)
+                                      target_until=task.train_end, window_norm=o.scaling == "window"), self.device)
         val = None
         if task.val_origins.shape[0] and o.patience is not None:
             val = _tensors(make_windows(data, task.val_origins, lookback=self.lookback, horizon=task.horizon,
                                         scaler=self.scaler, inputs_scaler=self.inputs_scaler,
-                                        target_until=task.val_end), self.device)
+                                        target_until=task.val_end, window_norm=o.scaling == "window"), self.device)
             # early stopping reads the validation MSE on the scale it will be scored on (the encoder's), not
             # per-series standardised units: a series whose feature was flat in its context (a species not
             # yet arrived) would otherwise blow its scaled errors up 1000-fold and drown every other series
             val["unscale"] = torch.as_tensor(self.scaler.std[task.val_origins[:, 0]][:, None, :], device=self.device)
+            if val["spread"] is not None:
+                val["unscale"] = val["unscale"] * val["spread"]
         self._build(data)
+        progress = _progress(o.epochs * o.members, quiet=o.quiet)
+        self.members, self.histories, self.best_epochs = [], [], []
+        for k in range(o.members):  # a seed ensemble: same windows, other initial weights and shuffles
+            if k:
+                torch.manual_seed(seed + k)
+                self._build(data)
+            self._train(train, val, seed + k, lambda e, t, v, k=k: progress(k * o.epochs + e, t, v))
+            self.members.append(copy.deepcopy(self._state()))
+        progress(None, None, None)
+        self.history, self.best_epoch = self.histories[0], self.best_epochs[0]
+        if val is not None:
+            self._say_if_persistence(val)
+        return self
+
+    def _train(self, train: dict[str, Any], val: dict[str, Any] | None, seed: int, progress) -> None:
+        """Train ``self.model`` from its initial weights; early stopping restores the best epoch."""
+        o = self.options
         self.model.to(self.device)
         if self.dispersion is not None:
             self.dispersion.to(self.device)
         optim = self._optimizer()
         generator = torch.Generator().manual_seed(seed)
-        n = train_origins.shape[0]
-        best, best_state, waited = float("inf"), None, 0
-        self.history = []
+        n = train["last"].shape[0]
+        best, best_state, waited, best_epoch = float("inf"), None, 0, None
+        history = []
         autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda" and o.bf16)
-        progress = _progress(o.epochs, quiet=o.quiet)
         for epoch in range(o.epochs):
             self.model.train()
             order = torch.randperm(n, generator=generator).to(self.device)
@@ -216,27 +250,36 @@ class LSTMForecaster:
                 optim.step()
                 total += float(loss.detach()) * idx.numel()
             val_loss = self._evaluate(val) if val is not None else None
-            self.history.append((epoch, total / n, val_loss))
+            history.append((epoch, total / n, val_loss))
             progress(epoch, total / n, val_loss)
             if val_loss is not None and epoch + 1 >= o.min_epochs:
                 if val_loss < best - 1e-7:
-                    best, waited, self.best_epoch = val_loss, 0, epoch
+                    best, waited, best_epoch = val_loss, 0, epoch
                     best_state = copy.deepcopy(self._state())
                 else:
                     waited += 1
                     if waited >= o.patience:
                         break
-        progress(None, None, None)
         if best_state is not None:
             self._load_state(best_state)
-        else:
-            self.best_epoch = len(self.history) - 1
-        if val is not None and int(np.argmin([h[2] for h in self.history])) <= 1:
+        self.histories.append(history)
+        self.best_epochs.append(len(history) - 1 if best_epoch is None else best_epoch)
+
+    def _say_if_persistence(self, val: dict[str, Any]) -> None:
+        """One note when validation says the LSTM is no better than persistence (never a silent near-copy)."""
+        if self.options.loss != "mse":
+            return
+        fit = self._validation_mse(val)
+        unit = val["unscale"]
+        stay = float(mse(val["last"][:, None, :].expand_as(val["y"]) * unit, val["y"] * unit, val["mask"]))
+        lowest = [int(np.argmin([h[2] for h in hist])) for hist in self.histories]
+        if fit >= stay or max(lowest) <= 1:
+            why = (f"validation MSE {fit:.4g} vs persistence {stay:.4g}" if fit >= stay else
+                   f"validation loss lowest in epoch {', '.join(map(str, lowest))}")
             self.notes.append(
-                f"validation loss was lowest in epoch {int(np.argmin([h[2] for h in self.history]))} of "
-                f"{len(self.history)}: the LSTM barely moves away from persistence on this study; compare it with "
-                "naive before trusting it, and try --ablate-modalities, a shorter lookback, or more training series")
-        return self
+                f"no better than persistence on this study ({why}; tried: {self.options.members} seed(s), early "
+                "stopping on validation, a residual head starting at persistence); read the baselines and the "
+                "ensemble instead, and try --ablate-modalities, a shorter lookback, or more training series")
 
     def _lookback(self, task: ForecastTask) -> int:
         """The lookback option, shortened (with a note) to the longest training part."""
@@ -258,6 +301,7 @@ class LSTMForecaster:
                 out |= {"cudnn": torch.backends.cudnn.version(), "gpu": torch.cuda.get_device_name(self.device)}
         if self.history:
             out |= {"lookback": int(self.lookback), "epochs_run": len(self.history), "best_epoch": int(self.best_epoch),
+                    "members": len(self.members), "best_epochs": [int(e) for e in self.best_epochs],
                     "history": [[e, round(t, 6), None if v is None else round(v, 6)] for e, t, v in self.history]}
         return out
 
@@ -288,6 +332,17 @@ class LSTMForecaster:
         if self.dispersion is not None:
             self.dispersion.load_state_dict(state["dispersion"])
 
+    def _validation_mse(self, val: dict[str, Any]) -> float:
+        """Validation MSE of the (averaged) members, on the scale the run scores."""
+        first = torch.stack([self._with_state(st, lambda: self._outputs(val)[0]) for st in self.members]).mean(0)
+        return float(mse(first * val["unscale"], val["y"] * val["unscale"], val["mask"]))
+
+    @torch.no_grad()
+    def _with_state(self, state: dict[str, Any], fn):
+        self._load_state(state)
+        self.model.eval()
+        return fn()
+
     @torch.no_grad()
     def _evaluate(self, batch: dict[str, Any]) -> float:
         self.model.eval()
@@ -307,20 +362,23 @@ class LSTMForecaster:
         self._check_signature(task.data)
         origins = np.asarray(origins, dtype=int).reshape(-1, 2)
         w = make_windows(task.data, origins, lookback=self.lookback, horizon=self.horizon, scaler=self.scaler,
-                         inputs_scaler=self.inputs_scaler)
+                         inputs_scaler=self.inputs_scaler, window_norm=self.options.scaling == "window")
         batch = _tensors(w, self.device)
-        self.model.eval()
-        first, second = self._outputs(batch)
-        first = first.cpu().numpy().astype(np.float64)
+        outs = [self._with_state(st, lambda: self._outputs(batch)) for st in self.members]
+        first = torch.stack([f for f, _ in outs]).mean(0).cpu().numpy().astype(np.float64)
+        second = None if outs[0][1] is None else torch.stack([v for _, v in outs]).mean(0)
         s = origins[:, 0]
         if self.options.loss in COUNT:
             return Forecast(mean=np.log1p(np.exp(first)), quantiles=self._count_quantiles(task, origins, first))
+        spread = np.ones_like(first[:, :1]) if w.spread is None else w.spread[:, None, :]
+        if w.center is not None:
+            first = first * spread + w.center[:, None, :]
         mean = self.scaler.unscale(first, s)
         quantiles = {}
         if second is not None:
             from scipy.stats import norm
 
-            sd = np.exp(0.5 * np.clip(second.cpu().numpy(), -10, 10)) * self.scaler.std[s][:, None]
+            sd = np.exp(0.5 * np.clip(second.cpu().numpy(), -10, 10)) * self.scaler.std[s][:, None] * spread
             quantiles = {q: mean + norm.ppf(q) * sd for q in (0.025, 0.1, 0.5, 0.9, 0.975)}
         return Forecast(mean=mean, quantiles=quantiles)
 
@@ -357,7 +415,7 @@ class LSTMForecaster:
             "horizon": self.horizon, "lookback": self.lookback, "signature": self.signature,
             "scaler_mean": torch.as_tensor(self.scaler.mean), "scaler_std": torch.as_tensor(self.scaler.std),
             "inputs_scaler": {n: [torch.as_tensor(m), torch.as_tensor(sd)] for n, (m, sd) in self.inputs_scaler.stats.items()},
-            "state": {k: {n: t.cpu() for n, t in v.items()} for k, v in self._state().items()},
+            "state": _cpu(self.members[0]), "members": [_cpu(m) for m in self.members],
         }, path)
 
     @classmethod
@@ -378,9 +436,15 @@ class LSTMForecaster:
         self.inputs_scaler = InputScaler({n: (m.numpy(), sd.numpy()) for n, (m, sd) in ckpt["inputs_scaler"].items()})
         self.device = resolve_device(device)
         self._new_model()
-        self._load_state(ckpt["state"])
+        self.members = [{k: {n: t.to(self.device) for n, t in v.items()} for k, v in m.items()}
+                        for m in ckpt.get("members") or [ckpt["state"]]]
+        self._load_state(self.members[0])
         self.model.to(self.device)
         return self
+
+
+def _cpu(state: dict[str, Any]) -> dict[str, Any]:
+    return {k: {n: t.cpu() for n, t in v.items()} for k, v in state.items()}
 
 
 def _progress(total: int, *, quiet: bool):

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 SEED = {
     "hidden": 50, "layers": 1, "dropout": 0.0, "loss": "mse", "epochs": 100, "batch_size": 32, "lr": 1e-3,
     "weight_decay": 0.0, "patience": None, "clip": None, "residual": False, "scaling": "none",
-    "adapters": False, "modality_dropout": 0.0,
+    "adapters": False, "modality_dropout": 0.0, "members": 1,
 }
 PRESETS: dict[str, dict[str, Any]] = {"default": {}, "seed": SEED}
 
@@ -33,6 +33,8 @@ class LSTMOptions(BaseModel):
                                                   description="standard: torch.nn.LSTM (cuDNN / oneDNN); peephole: the seed's cell.")
     loss: Literal["mse", "gaussian", "poisson", "negbin"] = Field(
         default="mse", description="mse / gaussian on scaled values; poisson / negbin on raw counts with size-factor offsets.")
+    members: int = Field(default=3, ge=1, le=50,
+                         description="Seed ensemble: networks trained from seeds seed, seed+1, ...; forecasts averaged.")
     epochs: int = Field(default=200, ge=1, description="Maximum passes over the training windows.")
     batch_size: int = Field(default=64, ge=1)
     lr: float = Field(default=3e-3, gt=0.0, description="Adam learning rate.")
@@ -47,8 +49,10 @@ class LSTMOptions(BaseModel):
     clip: float | None = Field(default=1.0, gt=0.0, description="Gradient norm clipping; None: off.")
     residual: bool = Field(default=True,
                            description="Predict the change from each target's last observed value (persistence + learned change).")
-    scaling: Literal["series", "none"] = Field(default="series",
-                                               description="series: standardise each target per series on its training part.")
+    scaling: Literal["series", "window", "none"] = Field(
+        default="window", description="series: standardise each target per series on its training part; window: "
+                                      "centre and scale every input window on its own history (RevIN-style; "
+                                      "robust to series at other levels than the training ones).")
     modality_dropout: float = Field(default=0.1, ge=0.0, lt=1.0,
                                     description="Training only: drop a whole non-target modality per sample with this probability.")
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="auto: CUDA when available.")

@@ -1,0 +1,56 @@
+"""One source of truth for run options: every RunConfig field is a `biocount run` option with the same
+name, default and help, and every option of `biocount run` is a RunConfig field (or a named shorthand)."""
+
+from __future__ import annotations
+
+import click
+import pytest
+
+from biocount.cli import _MODEL_OPTIONS, _default_text, cli
+from biocount.config import RunConfig, config_from
+from biocount.forecasters.lstm_options import LSTMOptions
+
+# Fields with no option of their own, and why
+NO_OPTION = {"options": "per-component options nest ({lstm: {hidden: 64}}): YAML --config or bc.run",
+             "model_options": "spelled by the shorthands --lookback, --device, --cell, --preset"}
+NOT_FIELDS = {"config_file": "the YAML file itself", "holdout": "deprecated spelling of --test-series",
+              "help": "click's"}
+
+
+@pytest.fixture(scope="module")
+def run_params() -> dict[str, click.Option]:
+    return {p.name: p for p in cli.commands["run"].params}
+
+
+def test_every_field_has_an_option_and_every_option_a_field(run_params):
+    fields = set(RunConfig.model_fields) - set(NO_OPTION)
+    shorthands = {name for _, name, _ in _MODEL_OPTIONS}
+    assert fields - set(run_params) == set(), "RunConfig fields without a biocount run option"
+    assert set(run_params) - fields - shorthands - set(NOT_FIELDS) == set(), "options that are not RunConfig fields"
+    assert shorthands <= set(LSTMOptions.model_fields) and set(NO_OPTION) <= set(RunConfig.model_fields)
+
+
+def test_option_help_and_defaults_come_from_the_config(run_params):
+    for name, info in RunConfig.model_fields.items():
+        if name in NO_OPTION:
+            continue
+        option = run_params[name]
+        assert info.description and option.help.startswith(info.description), name
+        if not option.is_flag:
+            default = info.get_default(call_default_factory=True)
+            assert option.help.endswith(_default_text(default)), name
+        assert option.default in (None, ()), f"--{name}: the CLI must leave defaults to RunConfig"
+    for _flag, name, _kind in _MODEL_OPTIONS:
+        assert run_params[name].help.startswith(LSTMOptions.model_fields[name].description)
+
+
+def test_no_flags_is_the_config_default():
+    assert config_from(None, {}) == RunConfig()
+
+
+def test_bc_run_validates_overrides_of_a_config():
+    import biocount as bc
+    from biocount.errors import BiocountInputError
+
+    with pytest.raises(BiocountInputError, match="horizon"):
+        bc.run(RunConfig(), horizon=0)
