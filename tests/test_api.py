@@ -29,10 +29,10 @@ def pipeline(tmp_path_factory):
     sc.pp.normalize_total(rna)
     sc.pp.log1p(rna)
     sc.pp.highly_variable_genes(rna, n_top_genes=20)
-    tc = bc.pp.timecourse(mdata, time_key="day", sample_key="donor", groupby="cell_type", layer="counts")
-    bc.tl.forecast(tc, method="lstm", mods=["rna", "protein", "genomic"], target="protein", key_added="fc_lstm",
+    tc = bc.pp.timecourse(mdata, time_key="day", series_key="donor", groupby="cell_type", layer="counts")
+    bc.tl.forecast(tc, method="lstm", modalities=["rna", "protein", "genomic"], target="protein", key_added="fc_lstm",
                    options=FAST, lookback=4)
-    bc.tl.forecast(tc, method="arima", mods=["rna", "protein"], target="protein", key_added="fc_arima", n_jobs=2)
+    bc.tl.forecast(tc, method="arima", modalities=["rna", "protein"], target="protein", key_added="fc_arima", n_jobs=2)
     return tc, tmp_path_factory.mktemp("api")
 
 
@@ -105,10 +105,10 @@ def test_anndata_in_place_copy_and_h5ad_round_trip(tmp_path):
     obs = pd.DataFrame({"mouse": np.repeat([f"m{i}" for i in range(S)], T), "hour": np.tile(t, S)})
     obs.index = obs.index.astype(str)
     adata = ad.AnnData(X=X.reshape(-1, 2).astype(np.float32), obs=obs, var=pd.DataFrame(index=["a", "b"]))
-    keys = {"time_key": "hour", "sample_key": "mouse"}
-    out = bc.tl.forecast(adata, method="naive", mods=["weights=tabular"], horizon=2, copy=True, **keys)
+    keys = {"time_key": "hour", "series_key": "mouse"}
+    out = bc.tl.forecast(adata, method="naive", modalities=["weights=tabular"], horizon=2, copy=True, **keys)
     assert "forecast" in out.uns and "forecast" not in adata.uns  # copy leaves the input alone
-    assert bc.tl.forecast(adata, method="arima", mods=["weights=tabular"], horizon=2, **keys) is None
+    assert bc.tl.forecast(adata, method="arima", modalities=["weights=tabular"], horizon=2, **keys) is None
     assert adata.uns["forecast"]["mean"].shape == (6, 2, 2)
     adata.write_h5ad(tmp_path / "a.h5ad")
     back = ad.read_h5ad(tmp_path / "a.h5ad")
@@ -120,19 +120,19 @@ def test_bad_keys_name_the_key_and_list_the_options(pipeline):
     tc, _ = pipeline
     prot = tc["protein"].copy()
     with pytest.raises(BiocountInputError, match="time_key 'age' is not an obs column of adata; available: donor, day"):
-        bc.pp.timecourse(prot, time_key="age", sample_key="donor")
+        bc.pp.timecourse(prot, time_key="age", series_key="donor")
     with pytest.raises(BiocountInputError, match="modality 'atac' is not in the MuData; available: rna, celltypes"):
-        bc.tl.forecast(tc, method="naive", mods=["rna", "atac"])
+        bc.tl.forecast(tc, method="naive", modalities=["rna", "atac"])
     scanpy_like = prot.copy()
     scanpy_like.uns["pca"] = {"variance": np.ones(3)}
     with pytest.raises(BiocountInputError, match=r"uns\['pca'\] already holds a result of another kind"):
-        bc.tl.forecast(scanpy_like, method="naive", mods=["protein"], key_added="pca")
+        bc.tl.forecast(scanpy_like, method="naive", modalities=["protein"], key_added="pca")
     with pytest.raises(BiocountInputError, match=r"no biocount forecast under uns\['nope'\]; available: fc_lstm"):
         bc.get.forecast_df(tc["protein"], key="nope")
     no_time = prot.copy()
     no_time.obs = no_time.obs[["donor"]]
     with pytest.raises(BiocountInputError, match="no time column"):
-        bc.tl.forecast(no_time, method="naive", mods=["protein"])
+        bc.tl.forecast(no_time, method="naive", modalities=["protein"])
 
 
 def test_import_biocount_and_arima_forecasts_never_import_torch():
@@ -143,9 +143,22 @@ def test_import_biocount_and_arima_forecasts_never_import_torch():
         "obs = pd.DataFrame({'series': np.repeat(['a', 'b'], 30), 'time': np.tile(np.arange(30.), 2)})\n"
         "obs.index = obs.index.astype(str)\n"
         "x = ad.AnnData(X=rng.normal(size=(60, 2)).cumsum(0).astype('float32'), obs=obs)\n"
-        "bc.tl.forecast(x, method='arima', mods=['x=tabular'], horizon=2)\n"
+        "bc.tl.forecast(x, method='arima', modalities=['x=tabular'], horizon=2)\n"
         "assert 'forecast' in x.uns\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_old_keyword_names_still_work_with_a_warning():
+    """mods / sample_key are the old names of modalities / series_key (one release of grace)."""
+    mdata = bc.datasets.demo(seed=0)
+    with pytest.warns(FutureWarning) as record:
+        old = bc.pp.timecourse(mdata, time_key="day", sample_key="donor", mods=["protein"])
+    assert sorted(str(w.message).split(" is ")[0] for w in record) == ["timecourse(mods=...)",
+                                                                       "timecourse(sample_key=...)"]
+    new = bc.pp.timecourse(mdata, time_key="day", series_key="donor", modalities=["protein"])
+    np.testing.assert_array_equal(old["protein"].X, new["protein"].X)
+    with pytest.raises(TypeError, match="both mods= and modalities="):
+        bc.tl.forecast(new, mods=["protein"], modalities=["protein"])

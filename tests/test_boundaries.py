@@ -121,3 +121,29 @@ def test_core_names_builtin_plugins_only_in_its_defaults():
            for p in (ROOT / "core" / "biocount").rglob("*.py") if p.name not in ALLOWED
            for line, text in _string_literals(p) if text in names]
     assert bad == [], "use biocount.defaults instead of naming a built-in plugin: " + ", ".join(bad)
+
+
+def test_no_function_in_core_is_over_60_lines():
+    """Units stay readable: a function's body (its docstring aside) fits on a screen."""
+    long = []
+    for path in (ROOT / "core" / "biocount").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                body = node.body
+                has_doc = isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant)
+                start = body[1].lineno if has_doc and len(body) > 1 else body[0].lineno
+                if node.end_lineno - start + 1 > 60:
+                    long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
+    assert long == []
+
+
+def test_the_engine_reads_as_its_stages():
+    import inspect
+
+    from biocount import engine
+
+    source = inspect.getsource(engine.run)
+    body = source.split('"""')[2]  # after the docstring
+    assert len(body.strip().splitlines()) <= 40
+    stages = ["resolve(", "read_study(", "split_study(", "encode_study(", "align_study(", "backtest(", "run_info("]
+    assert [source.index(s) for s in stages] == sorted(source.index(s) for s in stages)  # in the flow's order

@@ -51,6 +51,12 @@ class Aligned:
     report: list[str] = field(default_factory=list)
     target_index: np.ndarray | None = None  # (F_y,) positions of the target features in inputs[target]
 
+    def extended_times(self, horizon: int) -> np.ndarray:
+        """The grid's times continued ``horizon`` steps past its end by the median step, so late origins
+        still know how far ahead each horizon lies."""
+        step = float(np.median(np.diff(self.times))) if self.times.size > 1 else 1.0
+        return np.concatenate([self.times, self.times[-1] + step * np.arange(1, horizon + 1)])
+
 
 def _on_grid(d: ModalityData, series: np.ndarray, grid: np.ndarray) -> AlignedInput:
     S, T = series.size, grid.size
@@ -104,19 +110,7 @@ def align(modalities: dict[str, ModalityData], *, target: str, target_features: 
     grid
         ``target``: the target's time points; ``union``: every modality's time points.
     """
-    if target not in modalities:
-        raise BiocountInputError(f"target modality '{target}' is not among the modalities: "
-                                 f"{', '.join(modalities)}")
-    tgt = modalities[target]
-    if tgt.values.shape[1] == 0:
-        raise BiocountInputError(f"target modality '{target}' is static (no time points); choose another target")
-    if target_features is not None:
-        unknown = [f for f in target_features if f not in set(tgt.features.tolist())]
-        if unknown:
-            raise BiocountInputError(
-                f"target feature(s) {', '.join(unknown)} not in modality '{target}'; it has "
-                f"{', '.join(tgt.features[:10].tolist())}{' ...' if tgt.features.size > 10 else ''}")
-        tgt = tgt.subset(features=target_features)
+    tgt = _target(modalities, target, target_features)
     series = tgt.series
     times = tgt.times if grid == "target" else np.unique(np.concatenate(
         [d.times for d in modalities.values() if d.times.size]))
@@ -167,6 +161,24 @@ def align(modalities: dict[str, ModalityData], *, target: str, target_features: 
         static_names=np.asarray(static_names) if statics else None, report=report,
         target_index=_positions(modalities[target].features, tgt.features),
     )
+
+
+def _target(modalities: dict[str, ModalityData], target: str, target_features: list[str] | None) -> ModalityData:
+    """The target modality, restricted to the features forecast; one-line errors."""
+    if target not in modalities:
+        raise BiocountInputError(f"target modality '{target}' is not among the modalities: "
+                                 f"{', '.join(modalities)}")
+    tgt = modalities[target]
+    if tgt.values.shape[1] == 0:
+        raise BiocountInputError(f"target modality '{target}' is static (no time points); choose another target")
+    if target_features is not None:
+        unknown = [f for f in target_features if f not in set(tgt.features.tolist())]
+        if unknown:
+            raise BiocountInputError(
+                f"target feature(s) {', '.join(unknown)} not in modality '{target}'; it has "
+                f"{', '.join(tgt.features[:10].tolist())}{' ...' if tgt.features.size > 10 else ''}")
+        tgt = tgt.subset(features=target_features)
+    return tgt
 
 
 def _positions(names: np.ndarray, wanted: np.ndarray) -> np.ndarray:

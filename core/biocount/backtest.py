@@ -98,7 +98,6 @@ class Backtest:
         bounds from the validation calibration.
         """
         data = self.data
-        T = data.times.size
         last = np.array([[s, np.flatnonzero(data.present[s])[-1]] for s in range(data.series.size)
                          if data.present[s].any()], dtype=int)
         scale = naive_scale(data.y, self.split.train_end)[last[:, 0]][:, None, :]
@@ -114,8 +113,7 @@ class Backtest:
             for level, q in self.calibration.get(name, {}).items():
                 half = q[None, :, None] * scale
                 res["lower"][level], res["upper"][level] = res["mean"] - half, res["mean"] + half
-        step = float(np.median(np.diff(data.times))) if T > 1 else 1.0
-        extended = np.concatenate([data.times, data.times[-1] + step * np.arange(1, self.horizon + 1)])
+        extended = data.extended_times(self.horizon)
         for res in out.values():
             res["times"] = extended[last[:, 1][:, None] + np.arange(1, self.horizon + 1)[None, :]]
         return out
@@ -209,9 +207,7 @@ class Backtest:
     def forecasts_frame(self) -> pd.DataFrame:
         """series, feature, origin, horizon, time, observed, one column per forecaster (test origins)."""
         o, H, F = self.test_origins, self.horizon, self.data.target_features.size
-        T = self.data.times.size
-        step = float(np.median(np.diff(self.data.times))) if T > 1 else 1.0
-        extended = np.concatenate([self.data.times, self.data.times[-1] + step * np.arange(1, H + 1)])
+        extended = self.data.extended_times(H)
         s = np.repeat(o[:, 0], H * F)
         origin = np.repeat(o[:, 1], H * F)
         h = np.tile(np.repeat(np.arange(1, H + 1), F), len(o))

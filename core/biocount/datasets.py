@@ -73,7 +73,6 @@ def demo(seed: int = 0) -> MuData:
     import anndata as ad
     import mudata as md
     import pandas as pd
-    import scipy.sparse as sp
 
     md.set_options(pull_on_update=False)
     rng = np.random.default_rng(seed)
@@ -100,21 +99,36 @@ def demo(seed: int = 0) -> MuData:
     for i in range(1, grid.size):
         m[..., i] = m[..., i - 1] + DT * (alpha[..., i - 1] - MRNA_DECAY * m[..., i - 1])
 
-    # translation with a delay: dp/dt = k * m_g(t - tau) - delta_p p
-    source = rng.choice(np.arange(14, N_GENES), size=N_PROTEINS, replace=False)  # driver-responsive genes
-    delay = rng.uniform(*PROTEIN_DELAY, size=N_PROTEINS)
-    decay = rng.uniform(*PROTEIN_DECAY, size=N_PROTEINS)
-    lag = np.round(delay / DT).astype(int)
-    p = np.empty((N_SERIES, N_PROTEINS, grid.size))
-    for j in range(N_PROTEINS):
-        mj = m[:, source[j], :]
-        delayed = np.concatenate([np.repeat(mj[:, :1], lag[j], axis=1), mj[:, :-lag[j]]], axis=1)
-        p[:, j, 0] = 20.0 * delayed[:, 0] / decay[j]
-        for i in range(1, grid.size):
-            p[:, j, i] = p[:, j, i - 1] + DT * (20.0 * delayed[:, i - 1] - decay[j] * p[:, j, i - 1])
+    source, delay, decay, p = _translation(rng, m, grid.size)
 
     at = np.searchsorted(grid, times - DT / 2)  # grid index of each sampling time
     m_t, p_t = m[..., at], p[..., at]  # (S, G, T), (S, P, T)
+
+    rna = _cells(rng, m_t, times, donors, genes)
+    protein = _protein(rng, p_t, times, donors, genes[source])
+
+    static = np.concatenate([copy_number, dosage], axis=1).astype(np.float32)
+    names = [f"cn_{g}" for g in cn_genes] + [f"eqtl_{g}" for g in eqtl_genes]
+    genomic = ad.AnnData(X=static, obs=pd.DataFrame({"donor": donors}, index=donors),
+                         var=pd.DataFrame({"kind": ["copy_number"] * 8 + ["genotype_dosage"] * 6}, index=names))
+
+    mdata = md.MuData({"genomic": genomic, "rna": rna, "protein": protein})
+    mdata.uns["demo"] = {
+        "seed": seed,
+        "protein_gene": genes[source].tolist(),
+        "protein_delay_days": delay.tolist(),
+        "protein_decay_per_day": decay.tolist(),
+        "times": times.tolist(),
+    }
+    return mdata
+
+
+def _cells(rng: np.random.Generator, m_t: np.ndarray, times: np.ndarray, donors: np.ndarray,
+           genes: np.ndarray):
+    """Single cells with raw UMI counts around each donor's mRNA levels (m_t: series x genes x times)."""
+    import anndata as ad
+    import pandas as pd
+    import scipy.sparse as sp
 
     # rna: single cells. Composition drifts over time (softmax of a per-type trend plus donor effects);
     # each type multiplies the donor's expression profile; UMIs are negative binomial around it.
@@ -142,7 +156,14 @@ def demo(seed: int = 0) -> MuData:
         "cell_type": pd.Categorical.from_codes(np.concatenate(cell_types), categories=CELL_TYPES),
     })
     rna_obs.index = [f"{donors[d]}_d{t:g}_c{i}" for i, (d, t) in enumerate(zip(cell_donor, cell_day, strict=True))]
-    rna = ad.AnnData(X=sp.csr_matrix(np.concatenate(rows)), obs=rna_obs, var=pd.DataFrame(index=genes))
+    return ad.AnnData(X=sp.csr_matrix(np.concatenate(rows)), obs=rna_obs, var=pd.DataFrame(index=genes))
+
+
+def _protein(rng: np.random.Generator, p_t: np.ndarray, times: np.ndarray, donors: np.ndarray,
+             source_genes: np.ndarray):
+    """Bulk log2 protein intensities, missing not at random below a detection limit."""
+    import anndata as ad
+    import pandas as pd
 
     # protein: log2 intensity with multiplicative noise; missing not at random below a detection limit
     intensity = np.log2(p_t) + rng.normal(0.0, 0.1, size=p_t.shape)  # (S, P, T)
@@ -153,20 +174,20 @@ def demo(seed: int = 0) -> MuData:
     sample = pd.DataFrame({"donor": np.repeat(donors, times.size), "day": np.tile(times, N_SERIES)})
     sample.index = [f"{d}_d{t:g}" for d, t in zip(sample["donor"], sample["day"], strict=True)]
     prot_values = intensity.transpose(0, 2, 1).reshape(-1, N_PROTEINS).astype(np.float32)
-    protein = ad.AnnData(X=prot_values, obs=sample,
-                         var=pd.DataFrame({"gene": genes[source]}, index=proteins))
+    return ad.AnnData(X=prot_values, obs=sample, var=pd.DataFrame({"gene": source_genes}, index=proteins))
 
-    static = np.concatenate([copy_number, dosage], axis=1).astype(np.float32)
-    names = [f"cn_{g}" for g in cn_genes] + [f"eqtl_{g}" for g in eqtl_genes]
-    genomic = ad.AnnData(X=static, obs=pd.DataFrame({"donor": donors}, index=donors),
-                         var=pd.DataFrame({"kind": ["copy_number"] * 8 + ["genotype_dosage"] * 6}, index=names))
 
-    mdata = md.MuData({"genomic": genomic, "rna": rna, "protein": protein})
-    mdata.uns["demo"] = {
-        "seed": seed,
-        "protein_gene": genes[source].tolist(),
-        "protein_delay_days": delay.tolist(),
-        "protein_decay_per_day": decay.tolist(),
-        "times": times.tolist(),
-    }
-    return mdata
+def _translation(rng: np.random.Generator, m: np.ndarray, steps: int):
+    """Proteins from driver-responsive genes with a delay: dp/dt = k m_g(t - tau) - delta_p p."""
+    source = rng.choice(np.arange(14, N_GENES), size=N_PROTEINS, replace=False)  # driver-responsive genes
+    delay = rng.uniform(*PROTEIN_DELAY, size=N_PROTEINS)
+    decay = rng.uniform(*PROTEIN_DECAY, size=N_PROTEINS)
+    lag = np.round(delay / DT).astype(int)
+    p = np.empty((N_SERIES, N_PROTEINS, steps))
+    for j in range(N_PROTEINS):
+        mj = m[:, source[j], :]
+        delayed = np.concatenate([np.repeat(mj[:, :1], lag[j], axis=1), mj[:, :-lag[j]]], axis=1)
+        p[:, j, 0] = 20.0 * delayed[:, 0] / decay[j]
+        for i in range(1, steps):
+            p[:, j, i] = p[:, j, i - 1] + DT * (20.0 * delayed[:, i - 1] - decay[j] * p[:, j, i - 1])
+    return source, delay, decay, p

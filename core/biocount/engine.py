@@ -70,31 +70,65 @@ def _versions() -> dict[str, str]:
 
 
 def run(config: RunConfig, *, host: Any = None, log=None, data: Any = None) -> RunResult:
-    """Run the whole pipeline (see the module docstring).
+    """Run the whole pipeline, stage by stage (see the module docstring).
 
     ``data`` (an AnnData, MuData or ``{modality: AnnData}``) replaces reading ``config.data``.
     """
-    from .align import align
-    from .backtest import run_backtest
-    from .encode import encode
     from .plugins import load_host
-    from .split import make_split
 
-    log = log or (lambda msg: None)
-    timings: dict[str, float] = {}
-    rss: dict[str, float] = {}
-    clock = time.perf_counter()
+    log, clock = log or (lambda msg: None), _Clock()
+    plan = resolve(config, host or load_host())
+    clock.lap("resolve")
+    log("reading data")
+    study, design_report = read_study(config, plan, data)
+    clock.lap("read")
+    split = split_study(config, plan, study)
+    log("encoding " + ", ".join(plan.names))
+    encoded = encode_study(config, plan, study, split)
+    clock.lap("encode")
+    aligned = align_study(config, plan, encoded, study, design_report)
+    clock.lap("align")
+    bt = backtest(config, plan, aligned, split.on_grid(aligned), log)
+    clock.lap("fit+backtest")
+    metrics, comparison, forecasts = bt.metrics(), bt.comparison(), bt.forecasts_frame()  # metrics fill bt.notes
+    clock.lap("report")
+    info = run_info(config, plan, split, encoded, aligned, bt, clock)
+    return RunResult(config, comparison, metrics, forecasts, info, bt.fitted, bt)
 
-    def lap(stage: str) -> None:
-        nonlocal clock
+
+class _Clock:
+    """Seconds and peak memory (MB, so far) per stage, for run.json."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self.rss: dict[str, float] = {}
+        self.last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
         import resource
 
         now = time.perf_counter()
-        timings[stage] = round(now - clock, 3)
-        rss[stage] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # peak so far, MB
-        clock = now
+        self.timings[stage] = round(now - self.last, 3)
+        self.rss[stage] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        self.last = now
 
-    host = host or load_host()
+
+@dataclass
+class Plan:
+    """What the options resolve to before any data is read: names, the target, built forecasters."""
+
+    host: Any
+    target: str
+    target_features: list[str] | None
+    names: list[str]  # every modality the run reads, the target included
+    overrides: dict[str, str]  # modality -> encoder reference given as name=encoder
+    forecasters: dict[str, tuple]
+    threads: dict[str, Any]
+    origins: Any  # the --origins table, or None
+
+
+def resolve(config: RunConfig, host: Any) -> Plan:
+    """Stage 0: check the host and the options, build every forecaster (fails fast, before reading)."""
     host.raise_for_registry()
     host.raise_for_strict()
     target, target_features = config.target_spec()
@@ -105,74 +139,100 @@ def run(config: RunConfig, *, host: Any = None, log=None, data: Any = None) -> R
     _check_options_keys(config, names, overrides, host)
     threads = thread_policy(config)
     forecasters = _build_forecasters(config, host, threads["threads"])
-    origins_table = None
+    origins = None
     if config.origins is not None:
         from .split import read_origins
 
-        origins_table = read_origins(config.origins, series_key=config.series_key)
-    lap("resolve")
+        origins = read_origins(config.origins, series_key=config.series_key)
+    return Plan(host, target, target_features, names, overrides, forecasters, threads, origins)
 
-    log("reading data")
-    data, source = _read(config, host, data)
-    missing = [n for n in names if n not in data]
+
+def read_study(config: RunConfig, plan: Plan, data: Any) -> tuple[dict[str, Any], list[str]]:
+    """Stage 1: the study as {modality: AnnData}, after the declared design; the design's report."""
+    data, source = _read(config, plan.host, data)
+    missing = [n for n in plan.names if n not in data]
     if missing:
-        raise BiocountInputError(f"modality '{missing[0]}' is not in {source}; "
-                                 f"available: {', '.join(data)}")
-    data, design_report = _design(config, data, target)
+        raise BiocountInputError(f"modality '{missing[0]}' is not in {source}; available: {', '.join(data)}")
+    data, report = _design(config, data, plan.target)
     if config.time_axis == "index":
-        data = _observation_index(data, names)
-    lap("read")
+        data = _observation_index(data, plan.names)
+    if "time" not in data[plan.target].obs:
+        raise BiocountInputError(f"target modality '{plan.target}' has no time column; choose a time-resolved target")
+    return data, report
 
-    tgt = data[target]
-    if "time" not in tgt.obs:
-        raise BiocountInputError(f"target modality '{target}' has no time column; choose a time-resolved target")
-    points = tgt.obs[["series", "time"]]
-    split = make_split(points, horizon=config.horizon, kind=config.split, test_size=config.test_size,
-                       val_size=config.val_size, train_series=config.train_series, val_series=config.val_series,
-                       test_series=config.test_series, warmup=config.warmup, origins=origins_table, seed=config.seed)
-    log("encoding " + ", ".join(names))
-    encoded, _ = encode(data, names, host, train=split.train_selection(), options=config.options, overrides=overrides)
-    lap("encode")
-    aligned = align(encoded, target=target, target_features=target_features, grid=config.grid)
-    series = np.unique(points["series"].astype(str).to_numpy())
-    unknown = np.setdiff1d(aligned.series, series)
+
+def split_study(config: RunConfig, plan: Plan, study: dict[str, Any]) -> Any:
+    """Stage 2: roles, cuts and origins from the target's measured points (biocount.split)."""
+    from .split import make_split
+
+    return make_split(study[plan.target].obs[["series", "time"]], horizon=config.horizon, kind=config.split,
+                      test_size=config.test_size, val_size=config.val_size, train_series=config.train_series,
+                      val_series=config.val_series, test_series=config.test_series, warmup=config.warmup,
+                      origins=plan.origins, seed=config.seed)
+
+
+def encode_study(config: RunConfig, plan: Plan, study: dict[str, Any], split: Any) -> dict[str, Any]:
+    """Stage 3: every modality through its encoder, fitted on training rows only."""
+    from .encode import encode
+
+    encoded, _ = encode(study, plan.names, plan.host, train=split.train_selection(), options=config.options,
+                        overrides=plan.overrides)
+    return encoded
+
+
+def align_study(config: RunConfig, plan: Plan, encoded: dict[str, Any], study: dict[str, Any],
+                design_report: list[str]) -> Any:
+    """Stage 4: one grid; the target encoder may keep or drop rows, never invent them."""
+    from .align import align
+
+    aligned = align(encoded, target=plan.target, target_features=plan.target_features, grid=config.grid)
+    points = study[plan.target].obs[["series", "time"]]
+    unknown = np.setdiff1d(aligned.series, np.unique(points["series"].astype(str).to_numpy()))
     times = np.unique(points["time"].to_numpy(dtype=float))
     if unknown.size or (config.grid == "target" and np.setdiff1d(aligned.times, times).size):
-        raise PluginError(f"the encoder of target modality '{target}' invented series or time points "
+        raise PluginError(f"the encoder of target modality '{plan.target}' invented series or time points "
                           f"({', '.join(map(str, unknown[:3])) or 'times'}); it may only keep or drop rows")
-    grid_split = split.on_grid(aligned)
     aligned.report[:0] = design_report
     aligned.report.extend(_flat_target_notes(aligned))
     shared = float(aligned.present.mean())
     if shared < 0.5:
         aligned.report.append(f"series are measured at different times: each covers {shared:.0%} of the shared grid "
                               "on average, so horizons skip other series' times; consider --time-axis index")
-    lap("align")
+    return aligned
 
-    reference = _add_ablations(config, forecasters, aligned, [n for n in names if n != target])
-    log("backtesting " + ", ".join(forecasters))
-    baselines = [b for b in config.baselines if b in forecasters]
+
+def backtest(config: RunConfig, plan: Plan, aligned: Any, grid_split: Any, log) -> Any:
+    """Stage 5: fit every forecaster (and ablation), forecast identical origins, ensemble on validation."""
     from threadpoolctl import threadpool_limits
 
+    from .backtest import run_backtest
+
+    reference = _add_ablations(config, plan.forecasters, aligned, [n for n in plan.names if n != plan.target])
+    log("backtesting " + ", ".join(plan.forecasters))
     ensembles = config.ensemble
     if ensembles is None:  # the headline: a validation-weighted stack, where there is something to stack
         ensembles = ["stack"] if len(config.models) > 1 else []
-    with threadpool_limits(limits=threads["blas"]):  # BLAS / OpenMP of this process
-        bt = run_backtest(aligned, grid_split, forecasters, horizon=config.horizon, seed=config.seed,
-                          levels=config.levels, ensembles=ensembles, ensemble_per=config.ensemble_per,
-                          reference=reference, baselines=baselines, log=log, strict=config.ensemble is not None)
-    lap("fit+backtest")
-    metrics = bt.metrics()  # also computes the intervals, filling bt.notes
-    comparison = bt.comparison()
-    forecasts = bt.forecasts_frame()
-    lap("report")
+    with threadpool_limits(limits=plan.threads["blas"]):  # BLAS / OpenMP of this process
+        return run_backtest(aligned, grid_split, plan.forecasters, horizon=config.horizon, seed=config.seed,
+                            levels=config.levels, ensembles=ensembles, ensemble_per=config.ensemble_per,
+                            reference=reference, baselines=_baselines(config, plan), log=log,
+                            strict=config.ensemble is not None)
 
+
+def _baselines(config: RunConfig, plan: Plan) -> list[str]:
+    return [b for b in config.baselines if b in plan.forecasters]
+
+
+def run_info(config: RunConfig, plan: Plan, split: Any, encoded: dict[str, Any], aligned: Any, bt: Any,
+             clock: _Clock) -> dict[str, Any]:
+    """Stage 6: run.json: what ran, on what, how long, what was scored, every note."""
     reports = {name: _report(model) for name, model in bt.fitted.items()}
+    host = plan.host
     info = {
         "biocount": __version__, "plugin_api": PLUGIN_API, "config": json.loads(config.model_dump_json()),
-        "target": {"modality": target, "features": aligned.target_features.tolist()},
+        "target": {"modality": plan.target, "features": aligned.target_features.tolist()},
         "data": _fingerprint(config), "split": split.summary(), "design": _design_of(config).summary(),
-        "scored": bt.scored(), "baselines": baselines,
+        "scored": bt.scored(), "baselines": _baselines(config, plan),
         "origins": {"validation": int(bt.val_origins.shape[0]), "test": int(bt.test_origins.shape[0])},
         "grid": {"kind": config.grid, "points": int(aligned.times.size)},
         "modalities": {n: {"shape": list(d.shape), "encoder": d.meta.encoder, "normalisation": d.meta.normalisation}
@@ -180,19 +240,19 @@ def run(config: RunConfig, *, host: Any = None, log=None, data: Any = None) -> R
         "alignment_report": aligned.report,
         "plugins": {"forecasters": {n: {"component": c.ref, "version": c.plugin.version, "options": m.options.model_dump()
                                         if hasattr(m.options, "model_dump") else None}
-                                    for n, (c, m, *_) in forecasters.items()},
+                                    for n, (c, m, *_) in plan.forecasters.items()},
                     "encoders": {n: d.meta.encoder for n, d in encoded.items()}},
         "registry": {"files": [str(p) for p in host.loaded_registry.sources], "sha256": host.loaded_registry.sha256},
-        "versions": _versions(), "timings_s": timings, "peak_rss_mb": rss,
+        "versions": _versions(), "timings_s": clock.timings, "peak_rss_mb": clock.rss,
         "forecasters": {n: {"timings_s": bt.timings.get(n, {})} | r for n, r in reports.items()},
-        "failed": bt.failed, "ensembles": bt.weights, "conformal_levels": config.levels, "threads": threads,
+        "failed": bt.failed, "ensembles": bt.weights, "conformal_levels": config.levels, "threads": plan.threads,
         "headline": next((n for n in bt.weights), next(n for n in config.models if n in bt.forecasts)),
     }
     info["notes"] = ([f"{n}: {note}" for n, d in encoded.items() for note in d.meta.notes]
                      + aligned.report + split.notes
                      + [f"series {s} not scored: {why}" for s, why in split.unscored.items()]
                      + bt.notes + [f"{n}: {note}" for n, r in reports.items() for note in r.get("notes", [])])
-    return RunResult(config, comparison, metrics, forecasts, info, bt.fitted, bt)
+    return info
 
 
 def _design_of(config: RunConfig) -> Any:

@@ -66,7 +66,7 @@ def forecast_df(data: AnnData | MuData, *, key: str = "forecast", mod: str | Non
     fitted = np.asarray(adata.layers[f"{key}_fitted"])[:, cols]
     X = np.asarray(adata.layers[f"{key}_observed"])  # on the forecasts' scale, not raw X
     history = pd.DataFrame({
-        "series": np.repeat(obs[str(params["sample_key"])].astype(str).to_numpy(), F),
+        "series": np.repeat(obs[str(params.get("series_key", params.get("sample_key")))].astype(str).to_numpy(), F),
         "time": np.repeat(pd.to_numeric(obs[str(params["time_key"])]).to_numpy(dtype=float), F),
         "feature": np.tile(chosen, adata.n_obs), "mean": fitted.reshape(-1), "lower": np.nan, "upper": np.nan,
         "observed": X[:, cols].reshape(-1), "kind": "fitted",

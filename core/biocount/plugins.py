@@ -178,10 +178,7 @@ class Host:
                 continue
             try:
                 plugin = ep.load()
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always")
-                    self.pm.register(plugin, name=f"{dist}:{ep.name}")  # pluggy's warn_on_impl(_args) fire here
-                record.warnings += [str(w.message) for w in caught]
+                self._register(plugin, record, f"{dist}:{ep.name}")
             except (Exception, SystemExit) as exc:
                 record.fail("broken", f"cannot load entry point '{ep.name} = {ep.value}': {_one_line(exc)}")
                 continue
@@ -236,10 +233,7 @@ class Host:
         record = PluginRecord(name=name, dist=canonicalize_name(dist), version=version, target=repr(plugin))
         self.records.append(record)
         try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                self.pm.register(plugin, name=f"{record.dist}:{name}")
-            record.warnings += [str(w.message) for w in caught]
+            self._register(plugin, record, f"{record.dist}:{name}")
         except Exception as exc:
             record.fail("broken", _one_line(exc))
             return record
@@ -253,12 +247,21 @@ class Host:
             self.pm.unregister(name=key)
         self.records = [r for r in self.records if r is not record]
 
+    def _register(self, plugin: Any, record: PluginRecord, name: str) -> None:
+        """Register with pluggy, keeping its warnings (e.g. a deprecated hook argument) on the record."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            self.pm.register(plugin, name=name)  # pluggy's warn_on_impl(_args) fire here
+        record.warnings += [str(w.message) for w in caught]
+
     def _call_register_hooks(self, only: set[str] | None = None) -> None:
+        """Each loaded plugin's registration hooks, one plugin at a time (pluggy's ``subset_hook_caller``),
+        so one that fails is marked broken and the others still register."""
         by_plugin = {f"{r.dist}:{r.name}": r for r in self.records}
-        hooks = [(self.pm.hook.biocount_register_encoders, EncoderSpec),
-                 (self.pm.hook.biocount_register_forecasters, ForecasterSpec)]
-        for caller, spec_type in hooks:
-            for impl in reversed(caller.get_hookimpls()):  # registration order
+        plugins = dict(self.pm.list_name_plugin())
+        for hook, spec_type in (("biocount_register_encoders", EncoderSpec),
+                                ("biocount_register_forecasters", ForecasterSpec)):
+            for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls()):  # registration order
                 record = by_plugin[impl.plugin_name]
                 if record.status != "loaded" or (only is not None and impl.plugin_name not in only):
                     continue
@@ -269,8 +272,9 @@ class Host:
                         raise TypeError(f"register() takes a {_type.__name__}, got {type(spec).__name__}")
                     _into.append(spec)
 
+                others = [p for n, p in plugins.items() if n != impl.plugin_name]
                 try:
-                    impl.function(**dict.fromkeys(impl.argnames, register))
+                    self.pm.subset_hook_caller(hook, remove_plugins=others)(register=register)
                     record.components += [Component(s, record, self._check_spec(s, record)) for s in collected]
                 except _Incompatible as exc:
                     record.fail("incompatible", str(exc))

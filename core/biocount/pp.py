@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from . import defaults
+from ._deprecated import renamed
 from .errors import BiocountInputError
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ def _check_key(adata: AnnData, key: str, what: str, where: str) -> None:
                                  f"{', '.join(map(str, adata.obs.columns)) or 'none'}")
 
 
-def _one(adata: AnnData, *, time_key: str, sample_key: str, groupby: str | None, layer: str | None,
+def _one(adata: AnnData, *, time_key: str, series_key: str, groupby: str | None, layer: str | None,
          min_cells: int, where: str) -> tuple[AnnData, AnnData | None]:
     import anndata as ad
 
@@ -29,17 +30,17 @@ def _one(adata: AnnData, *, time_key: str, sample_key: str, groupby: str | None,
     from .readers import numeric_time
 
     _check_key(adata, time_key, "time_key", where)
-    _check_key(adata, sample_key, "sample_key", where)
+    _check_key(adata, series_key, "series_key", where)
     if groupby is not None:
         _check_key(adata, groupby, "groupby", where)
     if layer is not None and layer not in adata.layers:
         raise BiocountInputError(f"layer '{layer}' is not in {where}; available: {', '.join(adata.layers) or 'none'}")
-    obs = pd.DataFrame({"series": adata.obs[sample_key].astype(str).to_numpy(),
+    obs = pd.DataFrame({"series": adata.obs[series_key].astype(str).to_numpy(),
                         "time": numeric_time(adata.obs[time_key], time_key, where)}, index=adata.obs_names)
     if not obs.duplicated().any():  # already one row per series and time (bulk): pass it through
         out = adata.copy()
         out.obs[time_key] = obs["time"].to_numpy()
-        out.obs[sample_key] = pd.Categorical(obs["series"])
+        out.obs[series_key] = pd.Categorical(obs["series"])
         out.obs["n_cells"] = 1
         return out, None
     view = ad.AnnData(X=adata.layers[layer] if layer is not None else adata.X, obs=obs, var=adata.var[[]])
@@ -49,11 +50,11 @@ def _one(adata: AnnData, *, time_key: str, sample_key: str, groupby: str | None,
     keep = bulk.obs["n_cells"].to_numpy() >= min_cells
     bulk = bulk[keep].copy()
     out = ad.AnnData(X=bulk.X.copy(), var=adata.var.copy(),
-                     obs=pd.DataFrame({sample_key: pd.Categorical(bulk.obs["series"]),
+                     obs=pd.DataFrame({series_key: pd.Categorical(bulk.obs["series"]),
                                        time_key: bulk.obs["time"].to_numpy(dtype=float),
                                        "n_cells": bulk.obs["n_cells"].to_numpy()}, index=bulk.obs_names))
     out.layers["counts"] = bulk.X.copy()
-    out.uns["timecourse"] = {"params": {"time_key": time_key, "sample_key": sample_key, "layer": layer or "X",
+    out.uns["timecourse"] = {"params": {"time_key": time_key, "series_key": series_key, "layer": layer or "X",
                                         "min_cells": int(min_cells), "groupby": groupby or ""}}
     cells = None
     if groupby is not None:
@@ -64,8 +65,9 @@ def _one(adata: AnnData, *, time_key: str, sample_key: str, groupby: str | None,
     return out, cells
 
 
-def timecourse(data: AnnData | MuData, *, time_key: str, sample_key: str, groupby: str | None = None,
-               mods: list[str] | None = None, layer: str | None = None, min_cells: int = 1) -> AnnData | MuData:
+@renamed(mods="modalities", sample_key="series_key")
+def timecourse(data: AnnData | MuData, *, time_key: str, series_key: str, groupby: str | None = None,
+               modalities: list[str] | None = None, layer: str | None = None, min_cells: int = 1) -> AnnData | MuData:
     """Pseudobulk: one row per series x time, like ``sc.get.aggregate`` with cell counts.
 
     Parameters
@@ -74,13 +76,13 @@ def timecourse(data: AnnData | MuData, *, time_key: str, sample_key: str, groupb
         Single cells (AnnData), or a MuData whose modalities share ``obs`` columns.
     time_key
         Numeric ``obs`` column with the time (e.g. ``"day"``).
-    sample_key
+    series_key
         ``obs`` column with the series id (donor, culture, mouse).
     groupby
         Optional ``obs`` column (e.g. ``"cell_type"``): cells per group become a count modality
         ``"celltypes"``, and an AnnData input returns a MuData.
-    mods
-        MuData only: modalities to aggregate (default: those with ``time_key`` and ``sample_key``).
+    modalities
+        MuData only: modalities to aggregate (default: those with ``time_key`` and ``series_key``).
     layer
         Layer holding raw counts (default ``X``); in a MuData, used by the modalities that have it.
         Modalities already holding one row per series and time (bulk) pass through unchanged.
@@ -89,12 +91,12 @@ def timecourse(data: AnnData | MuData, *, time_key: str, sample_key: str, groupb
 
     Returns
     -------
-    A new AnnData (or MuData) with ``obs[sample_key]``, ``obs[time_key]``, ``obs["n_cells"]``, summed
+    A new AnnData (or MuData) with ``obs[series_key]``, ``obs[time_key]``, ``obs["n_cells"]``, summed
     counts in ``X`` and ``layers["counts"]``, and ``uns["timecourse"]["params"]``.
 
     Examples
     --------
-    >>> tc = bc.pp.timecourse(adata, time_key="day", sample_key="donor", groupby="cell_type")
+    >>> tc = bc.pp.timecourse(adata, time_key="day", series_key="donor", groupby="cell_type")
     """
     import mudata as md
 
@@ -102,16 +104,16 @@ def timecourse(data: AnnData | MuData, *, time_key: str, sample_key: str, groupb
     if min_cells < 1:
         raise BiocountInputError(f"min_cells must be at least 1, got {min_cells}")
     if isinstance(data, md.MuData):
-        names = mods if mods is not None else [m for m, a in data.mod.items()
-                                               if time_key in a.obs and sample_key in a.obs]
+        names = modalities if modalities is not None else [m for m, a in data.mod.items()
+                                               if time_key in a.obs and series_key in a.obs]
         missing = [m for m in names if m not in data.mod]
         if missing:
             raise BiocountInputError(f"modality '{missing[0]}' is not in the MuData; available: {', '.join(data.mod)}")
         if not names:
-            raise BiocountInputError(f"no modality has obs columns '{time_key}' and '{sample_key}'")
+            raise BiocountInputError(f"no modality has obs columns '{time_key}' and '{series_key}'")
         out = {}
         for m in names:
-            bulk, cells = _one(data.mod[m], time_key=time_key, sample_key=sample_key,
+            bulk, cells = _one(data.mod[m], time_key=time_key, series_key=series_key,
                                groupby=groupby if groupby in data.mod[m].obs else None,
                                layer=layer if layer in data.mod[m].layers else None,  # counts where a modality has them
                                min_cells=min_cells, where=f"modality '{m}'")
@@ -119,9 +121,9 @@ def timecourse(data: AnnData | MuData, *, time_key: str, sample_key: str, groupb
             if cells is not None:
                 out["celltypes"] = cells
         for m, a in data.mod.items():  # static modalities (e.g. genomic, one row per series) come along
-            if m not in out and sample_key in a.obs and time_key not in a.obs:
+            if m not in out and series_key in a.obs and time_key not in a.obs:
                 out[m] = a.copy()
         return md.MuData(out)
-    bulk, cells = _one(data, time_key=time_key, sample_key=sample_key, groupby=groupby, layer=layer,
+    bulk, cells = _one(data, time_key=time_key, series_key=series_key, groupby=groupby, layer=layer,
                        min_cells=min_cells, where="adata")
     return bulk if cells is None else md.MuData({defaults.ANNDATA_MODALITY: bulk, "celltypes": cells})

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from . import defaults
+from ._deprecated import renamed
 from ._logging import sync_verbosity
 from .errors import BiocountInputError
 
@@ -28,27 +29,28 @@ def _guard_key(adata: AnnData, key: str) -> None:
                                  f"choose another key_added, e.g. key_added='{key}_biocount'")
 
 
-def _modalities(data: AnnData | MuData, mods: list[str] | None) -> tuple[dict[str, AnnData], list[str]]:
+def _modalities(data: AnnData | MuData, wanted: list[str] | None) -> tuple[dict[str, AnnData], list[str]]:
     import mudata as md
 
     if isinstance(data, md.MuData):
-        names = list(mods) if mods is not None else list(data.mod)
+        names = list(wanted) if wanted is not None else list(data.mod)
         missing = [m.split("=")[0] for m in names if m.split("=")[0] not in data.mod]
         if missing:
             raise BiocountInputError(f"modality '{missing[0]}' is not in the MuData; available: {', '.join(data.mod)}")
         return {m.split("=")[0]: data.mod[m.split("=")[0]] for m in names}, names
-    names = list(mods) if mods is not None else [defaults.ANNDATA_MODALITY]
+    names = list(wanted) if wanted is not None else [defaults.ANNDATA_MODALITY]
     if len(names) != 1:
-        raise BiocountInputError(f"an AnnData holds one modality; mods={names} names {len(names)} "
+        raise BiocountInputError(f"an AnnData holds one modality; modalities={names} names {len(names)} "
                                  "(pass a MuData for several)")
     return {names[0].split("=")[0]: data}, names
 
 
+@renamed(mods="modalities", sample_key="series_key")
 def forecast(
     data: AnnData | MuData,
     *,
     method: str = defaults.METHOD,
-    mods: list[str] | None = None,
+    modalities: list[str] | None = None,
     target: str | None = None,
     horizon: int = 3,
     lookback: int | None = None,
@@ -56,7 +58,7 @@ def forecast(
     random_state: int = 0,
     copy: bool = False,
     time_key: str | None = None,
-    sample_key: str | None = None,
+    series_key: str | None = None,
     split: str = "time",
     test_size: int | None = None,
     val_size: int | None = None,
@@ -75,7 +77,7 @@ def forecast(
     method
         ``"lstm"``, ``"arima"``, ``"naive"``, any installed forecaster, or ``"ensemble:mean"``,
         ``"ensemble:inverse"``, ``"ensemble:stack"`` (of ``members``).
-    mods
+    modalities
         MuData: modalities to use (default: all). AnnData: the one modality it is (default ``["rna"]``).
         ``"name=encoder"`` picks the encoder, e.g. ``["counts=tabular"]``.
     target
@@ -91,7 +93,7 @@ def forecast(
         Seed: same seed, same data, same CPU -> same numbers.
     copy
         Return a modified copy instead of writing into ``data``.
-    time_key, sample_key
+    time_key, series_key
         ``obs`` columns for time and series (defaults: time/day/timepoint/hour, series_id/series/sample/donor/subject).
     split, test_size, val_size, levels, members, options, n_jobs
         As for ``biocount run`` (docs/cli.md); ``options`` per component, e.g. ``{"lstm": {"hidden": 64}}``.
@@ -114,22 +116,22 @@ def forecast(
     md.set_options(pull_on_update=False)
     if copy:
         data = data.copy()
-    modalities, names = _modalities(data, mods)
+    study, names = _modalities(data, modalities)
     ensemble = method.split(":", 1)[1] if method.startswith("ensemble:") else None
     config = validated({
         "modalities": names, "target": target, "horizon": horizon, "lookback": lookback,
         "models": list(members or defaults.MODELS) if ensemble else [method],
         "ensemble": [ensemble] if ensemble else [], "split": split, "test_size": test_size, "val_size": val_size,
         "levels": levels or [0.8, 0.95], "seed": random_state, "jobs": n_jobs, "quiet": True, "options": options or {},
-        "time_key": time_key, "series_key": sample_key,
+        "time_key": time_key, "series_key": series_key,
     }, where="bc.tl.forecast")
     tname, _ = config.target_spec()
-    if tname not in modalities:
-        raise BiocountInputError(f"target modality '{tname}' is not among mods: {', '.join(modalities)}")
-    tdata = modalities[tname]
+    if tname not in study:
+        raise BiocountInputError(f"target modality '{tname}' is not among modalities: {', '.join(study)}")
+    tdata = study[tname]
     _guard_key(tdata, key_added)
     log.info(f"forecasting {tname} with {method}")
-    result = run(config, data=modalities, log=log.debug)
+    result = run(config, data=study, log=log.debug)
     bt = result.backtest
     name = method if not ensemble else f"ensemble:{ensemble}"
     if name in bt.failed:
@@ -176,7 +178,7 @@ def _store(adata: AnnData, result: Any, name: str, key: str, method: str) -> Non
         MARK: result.info["biocount"], "method": method, "target": data.target, "horizon": int(cfg.horizon),
         "random_state": int(cfg.seed), "split": cfg.split,
         "levels": [float(x) for x in levels], "modalities": list(result.info["modalities"]),
-        "time_key": time_col, "sample_key": sample_col, "test_origins": scored,
+        "time_key": time_col, "series_key": sample_col, "test_origins": scored,
         "scale": str(result.info["modalities"][data.target]["normalisation"]),
     }
     lookback = result.info["forecasters"].get(name, {}).get("lookback")
@@ -199,6 +201,13 @@ def _store(adata: AnnData, result: Any, name: str, key: str, method: str) -> Non
         col = pd.Series(np.nan, index=adata.var_names, dtype=float)
         col.loc[per_feature["feature"].to_numpy()] = per_feature[metric].to_numpy()
         adata.var[f"{key}_{metric}"] = col.to_numpy()
+    _store_layers(adata, bt, name, key, rows, features)
+
+
+def _store_layers(adata: AnnData, bt: Any, name: str, key: str, rows: pd.Series, features: np.ndarray) -> None:
+    """``layers[key_observed]``: the target on the forecasts' scale; ``layers[key_fitted]``: one-step-ahead
+    forecasts at validation and test times."""
+    data = bt.data
     fitted = np.full(adata.shape, np.nan, dtype=np.float32)
     observed = np.full(adata.shape, np.nan, dtype=np.float32)
     column = {f: i for i, f in enumerate(adata.var_names)}

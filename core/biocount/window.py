@@ -173,7 +173,7 @@ def make_windows(data: Aligned, origins: np.ndarray, *, lookback: int, horizon: 
     step = np.diff(data.times, prepend=data.times[0]).astype(np.float32)[:, None]  # (T, 1)
     step_all = np.broadcast_to(step[None], (data.y.shape[0],) + step.shape)
     inputs[TIME] = np.log1p(_gather(step_all, s, hist, 0.0)).astype(np.float32)
-    future = _future_times(data.times, horizon)
+    future = data.extended_times(horizon)
     days_ahead = (future[np.clip(ahead, 0, None) + 0] - data.times[t][:, None]).astype(np.float32)
     y_raw = _gather(data.y, s, ahead, np.nan)  # (N, H, F)
     mask = ~np.isnan(y_raw)
@@ -199,12 +199,6 @@ def make_windows(data: Aligned, origins: np.ndarray, *, lookback: int, horizon: 
         ahead=days_ahead, center=None if center is None else center.astype(np.float32),
         spread=None if spread is None else spread.astype(np.float32),
     )
-
-
-def _future_times(times: np.ndarray, horizon: int) -> np.ndarray:
-    """The grid extended past its end by the median step, so late origins still know their offsets."""
-    step = float(np.median(np.diff(times))) if times.size > 1 else 1.0
-    return np.concatenate([times, times[-1] + step * np.arange(1, horizon + 1)])
 
 
 def _last_rate(data: Aligned) -> np.ndarray:
