@@ -162,3 +162,17 @@ def test_old_keyword_names_still_work_with_a_warning():
     np.testing.assert_array_equal(old["protein"].X, new["protein"].X)
     with pytest.raises(TypeError, match="both mods= and modalities="):
         bc.tl.forecast(new, mods=["protein"], modalities=["protein"])
+
+
+def test_importance_is_stored_returned_and_plotted(pipeline):
+    tc, _ = pipeline
+    table = bc.tl.importance(tc, key="fc_lstm", key_added="fc_lstm_importance")
+    assert {"rna", "genomic"} <= set(table.index) and list(table.columns) == ["delta_mse", "low", "high", "repeats"]
+    assert (table["low"] <= table["delta_mse"]).all() and (table["delta_mse"] <= table["high"]).all()
+    assert table["delta_mse"].is_monotonic_decreasing and (table["repeats"] == 10).all()
+    assert tc["protein"].uns["fc_lstm_importance"]["table"]["modality"] == list(table.index)
+    assert bc.tl.importance(tc, key="fc_arima").empty  # ARIMA uses no input modality
+    fig = bc.pl.importance(tc, key="fc_lstm", return_fig=True)
+    assert len(fig.axes[0].patches) == len(table)
+    with pytest.raises(BiocountInputError, match="nothing to rank"):
+        bc.pl.importance(tc, key="fc_arima")

@@ -31,7 +31,8 @@ def test_run_end_to_end_on_a_real_long_csv(shared_data, tmp_path, fast_config):
                     "--modalities", "follicle_count=tabular", "--horizon", "2", "--lookback", "4", "--time-axis", "index",
                     "--config", fast_config, "--out", out)
     assert result.exit_code == 0, result.output
-    assert {p.name for p in out.iterdir()} == {"metrics.csv", "forecasts.csv", "run.json", "lstm.pt", ".biocount-run"}
+    assert {p.name for p in out.iterdir()} == {"report.html", "metrics.csv", "forecasts.csv", "run.json", "lstm.pt",
+                                                 ".biocount-run"}
     metrics = pd.read_csv(out / "metrics.csv")
     assert set(metrics["forecaster"]) == {"lstm", "arima", "naive", "arima:native", "ensemble:stack"}
     assert {"overall", "feature", "horizon"} == set(metrics["scope"])

@@ -176,6 +176,30 @@ def plugins_validate(obj: dict[str, Any], dist: str) -> None:
     sys.exit(1 if failures else 0)
 
 
+@cli.command("report")
+@click.argument("folder", type=click.Path(file_okay=False, exists=True))
+def report_cmd(folder: str) -> None:
+    """Rebuild FOLDER/report.html from the folder's metrics.csv, forecasts.csv and run.json."""
+    import os
+    from pathlib import Path
+
+    from .errors import BiocountInputError
+    from .report import render
+
+    path = Path(folder)
+    missing = [f for f in ("metrics.csv", "forecasts.csv", "run.json") if not (path / f).is_file()]
+    if missing:
+        raise BiocountInputError(f"{folder}: not a biocount run folder (no {missing[0]}); point at a folder "
+                                 "biocount run wrote")
+    tmp = path / ".report.html.partial"
+    try:  # written aside, then renamed: never a half-written report
+        tmp.write_text(render(path), encoding="utf-8")
+        os.replace(tmp, path / "report.html")
+    finally:
+        tmp.unlink(missing_ok=True)
+    click.echo(f"wrote {path / 'report.html'} ({(path / 'report.html').stat().st_size / 1e6:.2f} MB)")
+
+
 @cli.group()
 def datasets() -> None:
     """Make the embedded example studies."""
@@ -318,7 +342,7 @@ def run(obj: dict[str, Any], config_file: str | None, **flags: Any) -> None:
     out = write(result)
     _print_comparison(result)
     saved = [f"{n}.pt" for n, m in result.fitted.items() if hasattr(m, "save") and "[" not in n]
-    click.echo(f"wrote {out}/ ({', '.join(['metrics.csv', 'forecasts.csv', 'run.json', *saved])})")
+    click.echo(f"wrote {out}/ ({', '.join(['report.html', 'metrics.csv', 'forecasts.csv', 'run.json', *saved])})")
 
 
 def _print_comparison(result) -> None:

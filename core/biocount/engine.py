@@ -92,7 +92,9 @@ def run(config: RunConfig, *, host: Any = None, log=None, data: Any = None) -> R
     clock.lap("fit+backtest")
     metrics, comparison, forecasts = bt.metrics(), bt.comparison(), bt.forecasts_frame()  # metrics fill bt.notes
     clock.lap("report")
-    info = run_info(config, plan, split, encoded, aligned, bt, clock)
+    importance = explain(config, plan, bt)
+    clock.lap("explain")
+    info = run_info(config, plan, split, encoded, aligned, bt, clock) | {"importance": importance}
     return RunResult(config, comparison, metrics, forecasts, info, bt.fitted, bt)
 
 
@@ -219,13 +221,22 @@ def backtest(config: RunConfig, plan: Plan, aligned: Any, grid_split: Any, log) 
                             strict=config.ensemble is not None)
 
 
+def explain(config: RunConfig, plan: Plan, bt: Any) -> dict[str, Any]:
+    """Stage 6: permutation importance of each input modality for every model that uses inputs."""
+    from .importance import permutation
+
+    users = [n for n, (comp, *_rest) in plan.forecasters.items()
+             if comp.spec.capabilities.uses_inputs and "[" not in n and n in bt.fitted]
+    return {n: imp for n in users if (imp := permutation(bt, n, seed=config.seed))}
+
+
 def _baselines(config: RunConfig, plan: Plan) -> list[str]:
     return [b for b in config.baselines if b in plan.forecasters]
 
 
 def run_info(config: RunConfig, plan: Plan, split: Any, encoded: dict[str, Any], aligned: Any, bt: Any,
              clock: _Clock) -> dict[str, Any]:
-    """Stage 6: run.json: what ran, on what, how long, what was scored, every note."""
+    """Stage 7: run.json: what ran, on what, how long, what was scored, every note."""
     reports = {name: _report(model) for name, model in bt.fitted.items()}
     host = plan.host
     info = {
@@ -443,6 +454,9 @@ def write(result: RunResult, out: str | Path | None = None, *, overwrite: bool |
         info = dict(result.info)
         info["timings_s"] = dict(info["timings_s"])
         (tmp / "run.json").write_text(json.dumps(info, indent=2, default=_json_default))
+        from .report import build
+
+        build(tmp)  # report.html, from the files above only (biocount report OUT rebuilds it)
 
     return write_folder(out, fill, overwrite=overwrite)
 

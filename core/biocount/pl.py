@@ -133,3 +133,35 @@ def compare(data: AnnData | MuData, *, keys: list[str], metric: str = "mse", mod
     a.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     return _show(fig, a, show, return_fig)
+
+
+def importance(data: AnnData | MuData, *, key: str = "forecast", mod: str | None = None, ax: Any = None,
+               show: bool | None = None, return_fig: bool = False) -> Any:
+    """Horizontal bars of each input modality's permutation importance with its range over shuffles
+    (see :func:`biocount.tl.importance`).
+
+    Parameters
+    ----------
+    data, key, mod
+        As for :func:`biocount.tl.importance`.
+    ax, show, return_fig
+        As for :func:`forecast`.
+    """
+    import matplotlib.pyplot as plt
+
+    from .tl import importance as table_of
+
+    table = table_of(data, key=key, mod=mod).iloc[::-1]  # a plot reads; it never writes into data
+    if table.empty:
+        raise BiocountInputError(f"the forecast under '{key}' has no input modality besides its target: nothing "
+                                 "to rank")
+    fig, a = (plt.subplots(figsize=(5.0, 0.6 + 0.45 * len(table))) if ax is None else (ax.figure, ax))
+    values = table["delta_mse"].to_numpy(dtype=float)
+    err = np.stack([values - table["low"].to_numpy(dtype=float), table["high"].to_numpy(dtype=float) - values])
+    a.barh(range(len(table)), values, xerr=err.clip(min=0), color=OKABE_ITO[0])
+    a.set_yticks(range(len(table)), list(table.index))
+    a.axvline(0, color="#555", lw=0.8)
+    a.set_xlabel("rise in test MSE when shuffled between series")
+    a.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    return _show(fig, a, show, return_fig)

@@ -1,0 +1,353 @@
+"""``report.html``: one self-contained page per run, built from the folder's own files.
+
+Everything comes from ``metrics.csv``, ``forecasts.csv`` and ``run.json`` (so ``biocount report OUT``
+rebuilds it from any finished folder). Charts are matplotlib SVG inlined in the page (text kept as text,
+deterministic bytes); no script, no network request (a Content-Security-Policy forbids any), printable.
+docs/report.md explains every section.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SECTIONS = ("facts", "warnings", "comparison", "horizon", "features", "fans", "calibration", "importance",
+            "training", "baselines", "notes", "run")
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1b1b1b;line-height:1.45}
+nav{position:sticky;top:0;background:#f4f4f4;border-bottom:1px solid #ccc;padding:.4em 1em;font-size:.9em;z-index:1}
+nav a{margin-right:1em;color:#0b5394;text-decoration:none}
+main{max-width:1100px;margin:0 auto;padding:0 1em 3em}
+section{margin-top:2em;break-before:auto}
+table{border-collapse:collapse;font-size:.88em;margin:.5em 0}
+th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right}
+th:first-child,td:first-child{text-align:left}
+.best{font-weight:bold;background:#e7f3e7}
+.warn{background:#fff4e5;border-left:4px solid #e69f00;padding:.5em 1em;margin:.3em 0}
+figure{margin:1em 0}figure svg{max-width:100%;height:auto}
+figcaption{font-size:.85em;color:#444}
+code{font-size:.9em}
+@media print{nav{display:none}section{break-inside:avoid}}
+"""
+COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]  # Okabe-Ito
+
+
+def build(folder: str | Path) -> Path:
+    """Write ``folder/report.html`` from the folder's metrics.csv, forecasts.csv and run.json."""
+    folder = Path(folder)
+    (folder / "report.html").write_text(render(folder), encoding="utf-8")
+    return folder / "report.html"
+
+
+def render(folder: Path) -> str:
+    """The page as a string (see :func:`build`)."""
+    import pandas as pd
+
+    info = json.loads((folder / "run.json").read_text())
+    metrics = pd.read_csv(folder / "metrics.csv")
+    forecasts = pd.read_csv(folder / "forecasts.csv", dtype={"series": str, "feature": str})
+    parts = {
+        "facts": ("Run", _facts(info)),
+        "warnings": ("Read this first", _warnings(info)),
+        "comparison": ("Comparison", _comparison(metrics, info)),
+        "horizon": ("Error by horizon", _by_horizon(metrics, info)),
+        "features": ("Best and worst features", _features(metrics, info)),
+        "fans": ("Forecasts", _fans(forecasts, metrics, info)),
+        "calibration": ("Interval calibration", _calibration(metrics, info)),
+        "importance": ("Which modality drove the forecasts", _importance(metrics, info)),
+        "training": ("Training", _training(info)),
+        "baselines": ("Baselines", _baselines(info)),
+        "notes": ("Every note", _notes(info)),
+        "run": ("Protocol, plugins and options", _run(info)),
+    }
+    nav = "".join(f'<a href="#{k}">{html.escape(title)}</a>' for k, (title, _) in parts.items())
+    body = "".join(f'<section id="{k}"><h2>{html.escape(title)}</h2>{content}</section>'
+                   for k, (title, content) in parts.items())
+    target = info["target"]["modality"]
+    return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+            "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; style-src 'unsafe-inline'; "
+            "img-src data:\">"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>biocount report: {html.escape(target)}</title><style>{CSS}</style></head><body>"
+            f"<nav>{nav}</nav><main><h1>biocount: forecasting {html.escape(target)}</h1>{body}</main></body></html>")
+
+
+# -- pieces ---------------------------------------------------------------------------------------------
+def _table(rows: list[dict[str, Any]], best: dict[str, Any] | None = None) -> str:
+    if not rows:
+        return "<p>None.</p>"
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
+    body = []
+    for r in rows:
+        cells = []
+        for c in cols:
+            v = r.get(c, "")
+            text = f"{v:.4g}" if isinstance(v, float) else str(v)
+            cls = ' class="best"' if best and c in best and v == best[c] else ""
+            cells.append(f"<td{cls}>{html.escape(text)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _svg(fig: Any, caption: str) -> str:
+    """A matplotlib figure as inline, accessible, deterministic SVG."""
+    import matplotlib.pyplot as plt
+
+    buf = io.StringIO()
+    with plt.rc_context({"svg.fonttype": "none", "svg.hashsalt": "biocount"}):
+        fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(fig)
+    svg = buf.getvalue()
+    svg = svg[svg.index("<svg"):].replace("<svg", f'<svg role="img" aria-label="{html.escape(caption)}"', 1)
+    start, end = svg.find("<metadata>"), svg.find("</metadata>")
+    if start >= 0 and end > start:  # matplotlib's RDF block: links to its own website, nothing the page needs
+        svg = svg[:start] + svg[end + len("</metadata>"):]
+    return f"<figure>{svg}<figcaption>{html.escape(caption)}</figcaption></figure>"
+
+
+def _figure(width: float = 7.0, height: float = 3.2):
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(width, height))
+
+
+def _models(metrics: Any) -> list[str]:
+    names = metrics.loc[metrics["scope"] == "overall", "forecaster"].tolist()
+    return [n for n in names if not n.endswith(":native")]
+
+
+def _p_mark(p: float) -> str:
+    if not np.isfinite(p):
+        return ""
+    return f"{p:.2g}" + (" ***" if p < 0.001 else " **" if p < 0.01 else " *" if p < 0.05 else "")
+
+
+# -- sections -------------------------------------------------------------------------------------------
+def _facts(info: dict[str, Any]) -> str:
+    test = info.get("scored", {}).get("test", {})
+    rows = [{"": "target", "value": f"{info['target']['modality']}: {len(info['target']['features'])} feature(s)"},
+            {"": "headline forecaster", "value": info.get("headline", "")},
+            {"": "scored (test)", "value": f"{test.get('series', '?')} series, {test.get('origins', '?')} origins, "
+                                           f"{test.get('points', '?')} points"},
+            {"": "split", "value": info.get("config", {}).get("split", "")},
+            {"": "horizon", "value": info.get("config", {}).get("horizon", "")},
+            {"": "biocount", "value": info.get("biocount", "")}]
+    return _table(rows)
+
+
+def _warnings(info: dict[str, Any]) -> str:
+    keys = ("no better than persistence", "persistence on", "failed", "not scored", "no headline", "mean nothing")
+    lines = [n for n in info.get("notes", []) if any(k in n for k in keys)]
+    lines += list(info.get("failed", {}).values())
+    if not lines:
+        return "<p>No fallback, failure, unscored series or persistence-like model.</p>"
+    return "".join(f'<div class="warn">{html.escape(x)}</div>' for x in lines)
+
+
+def _comparison(metrics: Any, info: dict[str, Any]) -> str:
+    overall = metrics[(metrics["scope"] == "overall") & ~metrics["forecaster"].str.endswith(":native")]
+    baselines = info.get("baselines", [])
+    rows = []
+    for _, r in overall.iterrows():
+        row = {"forecaster": r["forecaster"], "MSE": float(r["mse"]), "MAE": float(r["mae"]),
+               "MASE": float(r.get("mase", np.nan)), "R²": float(r.get("r2", np.nan))}
+        for b in baselines:
+            p = float(r.get(f"dm_{b}_p", np.nan))
+            stat = float(r.get(f"dm_{b}_stat", np.nan))
+            row[f"DM vs {b}"] = "" if not np.isfinite(p) else f"{'better' if stat < 0 else 'worse'}, p {_p_mark(p)}"
+        rows.append(row)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a column nobody scored (all NaN): nothing is best
+        best = {k: np.nanmin([r[k] for r in rows]) for k in ("MSE", "MAE", "MASE")}
+        best["R²"] = np.nanmax([r["R²"] for r in rows])
+    horizon = metrics[metrics["scope"] == "horizon"].dropna(subset=["mse"])  # a horizon nobody scored: skipped
+    winners = [f"h={h}: {g.loc[g['mse'].idxmin(), 'forecaster']}" for h, g in horizon.groupby("horizon")]
+    return (_table(rows, best) + "<p>Best per column in bold. DM: Diebold–Mariano on each (series, origin)'s summed "
+            "squared error, Harvey-corrected; * p &lt; 0.05, ** &lt; 0.01, *** &lt; 0.001. Lowest MSE per horizon: "
+            f"{html.escape('; '.join(winners))}.</p>")
+
+
+def _by_horizon(metrics: Any, info: dict[str, Any]) -> str:
+    horizon = metrics[(metrics["scope"] == "horizon") & metrics["forecaster"].isin(_models(metrics))]
+    fig, ax = _figure()
+    for i, (name, g) in enumerate(horizon.groupby("forecaster", sort=False)):
+        g = g.sort_values("horizon")
+        ax.plot(g["horizon"].astype(int), g["mse"], marker="o", color=COLOURS[i % len(COLOURS)], label=name)
+    ax.set_xlabel("horizon (grid steps)")
+    ax.set_ylabel("test MSE")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(frameon=False, fontsize=8)
+    rows = [{"forecaster": n, **{f"h={int(h)}": float(v) for h, v in zip(g["horizon"], g["mse"], strict=True)}}
+            for n, g in horizon.groupby("forecaster", sort=False)]
+    return _svg(fig, "Test MSE per horizon and forecaster") + _table(rows)
+
+
+def _features(metrics: Any, info: dict[str, Any]) -> str:
+    head = info.get("headline") or _models(metrics)[0]
+    per = metrics[(metrics["scope"] == "feature") & (metrics["forecaster"] == head)].sort_values("mse")
+    if per.empty:
+        return "<p>No per-feature scores.</p>"
+    keep = per if len(per) <= 10 else per.iloc[list(range(5)) + list(range(len(per) - 5, len(per)))]
+    rows = [{"feature": r["feature"], "MSE": float(r["mse"]), "MAE": float(r["mae"]), "n": int(r["n"])}
+            for _, r in keep.iterrows()]
+    return f"<p>{html.escape(head)}: the five best and five worst target features by test MSE.</p>" + _table(rows)
+
+
+def _fans(forecasts: Any, metrics: Any, info: dict[str, Any], panels: int = 6) -> str:
+    head = info.get("headline") or _models(metrics)[0]
+    if head not in forecasts:
+        return "<p>No forecasts.</p>"
+    err = (forecasts[head] - forecasts["observed"]) ** 2
+    keys = [forecasts["series"], forecasts["feature"]]
+    seen = forecasts["observed"].notna().groupby(keys).sum()
+    score = err.groupby(keys).mean()[seen >= seen.median()].dropna().sort_values()  # well-observed ones only
+    if score.empty:
+        return "<p>No scored forecasts.</p>"
+    picks = list(dict.fromkeys([score.index[0], score.index[len(score) // 2], score.index[-1],
+                                *score.index[:: max(1, len(score) // panels)]]))[:panels]
+    level = min(info.get("conformal_levels", [0.8]), key=lambda lv: abs(lv - 0.8))
+    pct = f"{level * 100:g}"
+    lo, up = f"{head}_lower_{pct}", f"{head}_upper_{pct}"
+    out = []
+    for series, feature in picks:
+        one = forecasts[(forecasts["series"] == series) & (forecasts["feature"] == feature)]
+        fig, ax = _figure(7.0, 2.6)
+        obs = one.drop_duplicates("time").sort_values("time")
+        ax.plot(obs["time"], obs["observed"], color="#555", marker=".", lw=1, label="observed")
+        origins = sorted(one["origin"].unique())
+        for k, origin in enumerate(origins[:: max(1, len(origins) // 4)]):
+            f = one[one["origin"] == origin].sort_values("time")
+            ax.plot(f["time"], f[head], color=COLOURS[0], lw=1.5, label=head if k == 0 else None)
+            if lo in f and up in f:
+                ax.fill_between(f["time"], f[lo], f[up], color=COLOURS[0], alpha=0.15, lw=0,
+                                label=f"{pct} % interval" if k == 0 else None)
+        ax.set_title(f"{series} · {feature}", fontsize=9)
+        ax.legend(frameon=False, fontsize=7)
+        out.append(_svg(fig, f"{head} forecasts from several test origins for series {series}, feature {feature}, "
+                             "with the observed values"))
+    return ("<p>Series × features with the lowest, the median and the highest test error of the headline, and a "
+            "spread of others; every forecast is in forecasts.csv.</p>" + "".join(out))
+
+
+def _calibration(metrics: Any, info: dict[str, Any]) -> str:
+    levels = info.get("conformal_levels", [])
+    overall = metrics[(metrics["scope"] == "overall") & metrics["forecaster"].isin(_models(metrics))]
+    rows = []
+    for _, r in overall.iterrows():
+        row = {"forecaster": r["forecaster"]}
+        for lv in levels:
+            col = f"coverage_{lv * 100:g}"
+            if col in r and np.isfinite(r[col]):
+                row[f"{lv:.0%} interval"] = f"{r[col]:.0%}"
+        rows.append(row)
+    horizon = metrics[(metrics["scope"] == "horizon") & metrics["forecaster"].isin(_models(metrics))]
+    fig, ax = _figure(5.0, 3.0)
+    for i, lv in enumerate(levels):
+        col = f"coverage_{lv * 100:g}"
+        if col in horizon:
+            for j, (name, g) in enumerate(horizon.groupby("forecaster", sort=False)):
+                ax.plot(g["horizon"].astype(int), g[col], marker="o", color=COLOURS[j % len(COLOURS)],
+                        ls="-" if i == 0 else "--", label=f"{name} {lv:.0%}")
+            ax.axhline(lv, color="#999", lw=0.8, ls=":")
+    ax.set_xlabel("horizon")
+    ax.set_ylabel("observed coverage")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(frameon=False, fontsize=7)
+    return ("<p>Split-conformal intervals from validation residuals: observed coverage on the test points against "
+            "the nominal level (dotted).</p>" + _table(rows) + _svg(fig, "Observed coverage per horizon"))
+
+
+def _importance(metrics: Any, info: dict[str, Any]) -> str:
+    out = []
+    for name, by_mod in info.get("importance", {}).items():
+        rows = [{"modality": m, "rise in test MSE": v["delta_mse"], "95 % low": v["low"], "95 % high": v["high"],
+                 "repeats": v["repeats"]} for m, v in sorted(by_mod.items(), key=lambda kv: -kv[1]["delta_mse"])]
+        fig, ax = _figure(6.0, 0.5 + 0.45 * len(rows))
+        ys = np.arange(len(rows))
+        ax.barh(ys, [r["rise in test MSE"] for r in rows], color=COLOURS[0],
+                xerr=np.array([[r["rise in test MSE"] - r["95 % low"], r["95 % high"] - r["rise in test MSE"]]
+                               for r in rows]).T.clip(min=0))
+        ax.set_yticks(ys, [r["modality"] for r in rows])
+        ax.axvline(0, color="#555", lw=0.8)
+        ax.set_xlabel("rise in test MSE when the modality is shuffled between series")
+        out.append(f"<h3>{html.escape(name)}: permutation importance</h3>" + _table(rows)
+                   + _svg(fig, f"Permutation importance of each input modality for {name}"))
+    ablations = metrics[(metrics["scope"] == "overall") & metrics["forecaster"].str.contains(r"\[", regex=True)]
+    if not ablations.empty:
+        rows = [{"model (inputs kept)": r["forecaster"], "MSE": float(r["mse"]),
+                 "DM vs full": f"{'worse' if r['dm_full_stat'] > 0 else 'better'}, p {_p_mark(float(r['dm_full_p']))}"}
+                for _, r in ablations.iterrows()]
+        out.append("<h3>Ablation (--ablate-modalities): refitted without modalities</h3>" + _table(rows))
+    if not out:
+        return "<p>No forecaster with input modalities besides the target's history.</p>"
+    return ("<p>Permutation: the fitted model, inputs of one modality shuffled between series, the same test origins; "
+            "an interval excluding zero means the model uses that modality here. It cannot tell a redundant "
+            "modality from a useless one, nor prove a biological cause (docs/report.md).</p>" + "".join(out))
+
+
+def _training(info: dict[str, Any]) -> str:
+    out = []
+    for name, rep in info.get("forecasters", {}).items():
+        history = rep.get("history")
+        if not history:
+            continue
+        fig, ax = _figure(6.0, 2.6)
+        epochs = [h[0] for h in history]
+        ax.plot(epochs, [h[1] for h in history], color=COLOURS[0], label="training loss")
+        if any(h[2] is not None for h in history):
+            ax.plot(epochs, [np.nan if h[2] is None else h[2] for h in history], color=COLOURS[1], label="validation MSE")
+        ax.axvline(rep.get("best_epoch", 0), color="#999", ls=":", lw=0.8)
+        ax.set_xlabel("epoch")
+        ax.legend(frameon=False, fontsize=8)
+        facts = {k: rep[k] for k in ("device", "lookback", "epochs_run", "best_epoch", "best_epochs", "members",
+                                      "torch_threads") if k in rep}
+        out.append(f"<h3>{html.escape(name)}</h3>" + _table([{"": k, "value": str(v)} for k, v in facts.items()])
+                   + _svg(fig, f"{name}: training and validation loss per epoch (first member); dotted: best epoch"))
+    return "".join(out) or "<p>No trained network in this run.</p>"
+
+
+def _baselines(info: dict[str, Any]) -> str:
+    rows = []
+    for name, rep in info.get("forecasters", {}).items():
+        fallback = rep.get("fallback")
+        if fallback or "orders" in rep:
+            rows.append({"forecaster": name, "fallbacks": json.dumps(fallback) if fallback else "none",
+                         "orders": json.dumps(rep.get("orders", ""))[:300]})
+    weights = info.get("ensembles", {})
+    text = "".join(f"<p>{html.escape(n)} weights ({html.escape(w['per'])}, validation points only): "
+                   f"{html.escape(json.dumps(dict(zip(w['members'], np.asarray(w['weights']).T.round(3).tolist(), strict=True))))}</p>"
+                   for n, w in weights.items())
+    return _table(rows) + text
+
+
+def _notes(info: dict[str, Any]) -> str:
+    notes = info.get("notes", [])
+    return "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>" if notes else "<p>No notes.</p>"
+
+
+def _run(info: dict[str, Any]) -> str:
+    split = info.get("split", {})
+    scored = [{"role": role, **v} for role, v in info.get("scored", {}).items()]
+    data = [{"source": d.get("source"), "sha256": str(d.get("sha256", ""))[:16], "bytes": d.get("bytes", "")}
+            for d in info.get("data", [])]
+    plugins = [{"forecaster": n, "component": v.get("component"), "version": v.get("version")}
+               for n, v in info.get("plugins", {}).get("forecasters", {}).items()]
+    encoders = [{"modality": n, "encoder": e} for n, e in info.get("plugins", {}).get("encoders", {}).items()]
+    timings = [{"stage": k, "seconds": v, "peak MB": info.get("peak_rss_mb", {}).get(k, "")}
+               for k, v in info.get("timings_s", {}).items()]
+    config = html.escape(json.dumps(info.get("config", {}), indent=1, default=str))
+    return ("<h3>Scored</h3>" + _table(scored) + f"<p>Split: {html.escape(json.dumps(split, default=str)[:600])}</p>"
+            + "<h3>Data</h3>" + _table(data) + "<h3>Plugins</h3>" + _table(plugins) + _table(encoders)
+            + "<h3>Time per stage</h3>" + _table(timings)
+            + "<h3>Versions</h3>" + _table([{"": k, "version": v} for k, v in info.get("versions", {}).items()])
+            + f"<h3>Options</h3><pre><code>{config}</code></pre>")

@@ -1,0 +1,108 @@
+"""report.html: written with every run, self-contained, every section present, rebuilt identically."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from biocount.cli import cli
+from biocount.report import SECTIONS
+
+FAST = "arima:\n  reselect_growth: null\n"  # the LSTM as shipped: the importance test needs one that learned
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    (root / "run.yaml").write_text("quiet: true\noptions:\n  " + FAST.replace("\n", "\n  ").rstrip() + "\n")
+    out = root / "out"
+    result = CliRunner().invoke(cli, ["run", "--modalities", "rna,protein", "--config", str(root / "run.yaml"),
+                                      "--ablate-modalities", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_every_run_writes_a_self_contained_report(demo_run):
+    page = (demo_run / "report.html").read_text()
+    assert "report.html" in {p.name for p in demo_run.iterdir()}
+    for section in SECTIONS:
+        assert f'<section id="{section}">' in page, section
+    # offline: nothing to fetch, and a policy that forbids fetching anything
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", page)
+    assert "<script" not in page and "<link" not in page and "@import" not in page
+    assert not re.search(r"url\((?!#)", page)  # only the SVGs' own clip paths
+    assert "default-src 'none'" in page
+    assert page.count("<svg") >= 6 and 'role="img"' in page  # charts, each labelled for screen readers
+    assert len(page.encode()) < 5e6
+
+
+def test_report_states_the_facts_of_run_json(demo_run):
+    page = (demo_run / "report.html").read_text()
+    info = json.loads((demo_run / "run.json").read_text())
+    assert f"headline forecaster</td><td>{info['headline']}" in page
+    for note in info["notes"]:
+        assert note.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("'", "&#x27;") in page
+    assert "lstm[protein]" in page  # the ablation is shown beside the permutation importance
+
+
+def test_biocount_report_rebuilds_the_same_page(demo_run, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(demo_run, copy)
+    (copy / "report.html").unlink()
+    result = CliRunner().invoke(cli, ["report", str(copy)])
+    assert result.exit_code == 0, result.output
+    assert (copy / "report.html").read_bytes() == (demo_run / "report.html").read_bytes()  # deterministic
+    (copy / "run.json").unlink()
+    bad = CliRunner().invoke(cli, ["report", str(copy)])
+    assert bad.exit_code == 2 and "not a biocount run folder (no run.json)" in bad.output
+
+
+def test_the_demo_s_rna_drives_its_protein_forecasts(demo_run):
+    """The demo's truth: protein follows its source mRNA. Shuffling rna between donors must hurt, with an
+    interval over repeats that excludes zero; the cell-type composition carries no such signal."""
+    importance = json.loads((demo_run / "run.json").read_text())["importance"]["lstm"]
+    assert importance["rna"]["low"] > 0 and importance["rna"]["delta_mse"] > 0.05
+    assert importance["rna"]["delta_mse"] > 5 * abs(importance["rna_celltypes"]["delta_mse"])
+
+
+def _chromium() -> str | None:
+    return next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if p), None)
+
+
+def test_the_report_renders_in_a_real_browser(demo_run, tmp_path):
+    """Headless Chromium: the page loads with no console error and no request, every section is in the
+    DOM, and the screenshot is not blank. CI installs Debian's chromium and sets BIOCOUNT_REQUIRE_BROWSER."""
+    browser = _chromium()
+    if browser is None:
+        if os.environ.get("BIOCOUNT_REQUIRE_BROWSER"):
+            pytest.fail("BIOCOUNT_REQUIRE_BROWSER is set but no chromium is installed (apt-get install chromium)")
+        pytest.skip("no chromium on this machine (CI installs it: apt-get install chromium)")
+    page = (demo_run / "report.html").resolve()
+    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
+             "--disable-background-networking", "--disable-component-update", f"--user-data-dir={tmp_path / 'u'}",
+             "--virtual-time-budget=3000", "--enable-logging=stderr", "--v=0"]
+    dom = subprocess.run([*flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    for section in SECTIONS:
+        assert f'id="{section}"' in dom.stdout, section
+    console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line]
+    assert console == [], console  # a blocked request (CSP) or a script error would be logged here
+    shot = tmp_path / "report.png"
+    done = subprocess.run([*flags, "--hide-scrollbars", "--window-size=1280,2400", f"--screenshot={shot}",
+                           page.as_uri()], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and shot.exists(), done.stderr[-2000:]
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(shot).convert("L"))
+    assert pixels.std() > 10 and len(np.unique(pixels)) > 20  # text and charts, not a blank page
+    keep = os.environ.get("BIOCOUNT_SCREENSHOT_DIR")
+    if keep:  # CI keeps the screenshot for the record
+        shutil.copy(shot, keep)
+        print(f"screenshot: {keep}/report.png ({(demo_run / 'report.html').stat().st_size / 1e6:.2f} MB report)")
