@@ -54,7 +54,8 @@ class RunConfig(BaseModel):
     origins: Path | None = Field(default=None, description="CSV of (series, origin) to score exactly, for every "
                                                            "forecaster.")
     seed: int = Field(default=0, ge=0, le=2**32 - 1, description="Random seed: same seed, data and CPU, same numbers.")
-    jobs: int = Field(default=1, ge=-1, description="Processes for per-series work (ARIMA); -1: all cores.")
+    jobs: int = Field(default=-1, ge=-1, description="Processes for per-series work (ARIMA), each on one thread; "
+                                                     "-1: the cores available (same numbers as 1, sooner).")
     threads: int | None = Field(default=None, ge=1,
                                 description="CPU threads of this process (torch, BLAS); default $BIOCOUNT_THREADS, else "
                                             "automatic (1 for BLAS and small LSTMs). Worker processes use 1 each.")
