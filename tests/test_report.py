@@ -59,9 +59,26 @@ def test_biocount_report_rebuilds_the_same_page(demo_run, tmp_path):
     result = CliRunner().invoke(cli, ["report", str(copy)])
     assert result.exit_code == 0, result.output
     assert (copy / "report.html").read_bytes() == (demo_run / "report.html").read_bytes()  # deterministic
+    (copy / "run.json").write_text('{"target": ')  # cut short
+    bad = CliRunner().invoke(cli, ["report", str(copy)])
+    assert bad.exit_code == 2 and "cannot read its run files (JSONDecodeError" in bad.output
     (copy / "run.json").unlink()
     bad = CliRunner().invoke(cli, ["report", str(copy)])
     assert bad.exit_code == 2 and "not a biocount run folder (no run.json)" in bad.output
+
+
+def test_a_failing_report_keeps_the_results(demo_run, tmp_path, monkeypatch, caplog):
+    import biocount.report
+
+    def broken(folder):
+        raise RuntimeError("chart went wrong")
+
+    monkeypatch.setattr(biocount.report, "build", broken)
+    result = CliRunner().invoke(cli, ["run", "--models", "naive", "--quiet", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    assert {"metrics.csv", "run.json"} <= {p.name for p in (tmp_path / "o").iterdir()}
+    assert not (tmp_path / "o" / "report.html").exists()
+    assert "report.html could not be built (RuntimeError: chart went wrong)" in caplog.text
 
 
 def test_the_demo_s_rna_drives_its_protein_forecasts(demo_run):

@@ -191,9 +191,14 @@ def report_cmd(folder: str) -> None:
     if missing:
         raise BiocountInputError(f"{folder}: not a biocount run folder (no {missing[0]}); point at a folder "
                                  "biocount run wrote")
+    try:
+        page = render(path)
+    except (ValueError, KeyError, OSError) as exc:  # a truncated run.json or a CSV not written by biocount
+        raise BiocountInputError(f"{folder}: cannot read its run files ({type(exc).__name__}: {exc}); rerun "
+                                 "biocount run to rewrite the folder") from None
     tmp = path / ".report.html.partial"
     try:  # written aside, then renamed: never a half-written report
-        tmp.write_text(render(path), encoding="utf-8")
+        tmp.write_text(page, encoding="utf-8")
         os.replace(tmp, path / "report.html")
     finally:
         tmp.unlink(missing_ok=True)

@@ -456,7 +456,14 @@ def write(result: RunResult, out: str | Path | None = None, *, overwrite: bool |
         (tmp / "run.json").write_text(json.dumps(info, indent=2, default=_json_default))
         from .report import build
 
-        build(tmp)  # report.html, from the files above only (biocount report OUT rebuilds it)
+        try:  # report.html, from the files above only; a report that fails must not cost the results
+            build(tmp)
+        except Exception as exc:  # any failure: said loudly, results kept
+            import logging
+
+            logging.getLogger("biocount").warning(
+                "report.html could not be built (%s: %s); the results are written: rebuild it later with "
+                "biocount report %s", type(exc).__name__, exc, out)
 
     return write_folder(out, fill, overwrite=overwrite)
 
