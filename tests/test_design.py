@@ -164,3 +164,20 @@ def test_bad_time_scale_and_link_syntax_are_one_line_errors(liver_like, tmp_path
                          (["--period", "0"], "period")):
         result = _cli(*base, *args)
         assert result.exit_code == 2 and needle in result.output, (args, result.output)
+
+
+def test_bc_tl_forecast_takes_the_design(liver_like, tmp_path):
+    """The Python API declares the same designs: a pooled mRNA shared with every protein replicate."""
+    import biocount as bc
+
+    protein, mrna = liver_like
+    mods = _mods(tmp_path, protein, mrna)
+    import mudata as md
+
+    mdata = md.MuData(mods)
+    bc.tl.forecast(mdata, method="naive", modalities=["protein=tabular", "mRNA=tabular"], target="protein",
+                   horizon=1, link={"mRNA": "all"}, period=24, key_added="fc")
+    assert mdata["protein"].uns["fc"]["params"]["method"] == "naive"
+    with pytest.raises(BiocountInputError, match="has 1 series, the target 'protein' has 3.*--link mRNA=all"):
+        bc.tl.forecast(mdata, method="naive", modalities=["protein=tabular", "mRNA=tabular"], target="protein",
+                       horizon=1, key_added="fc2")

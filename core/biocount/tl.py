@@ -66,6 +66,9 @@ def forecast(
     members: list[str] | None = None,
     options: dict[str, dict[str, Any]] | None = None,
     n_jobs: int = 1,
+    link: dict[str, str] | None = None,
+    period: float | None = None,
+    time_scale: dict[str, float] | None = None,
 ) -> AnnData | MuData | None:
     """Backtest a forecaster and forecast beyond the data; results go into the object.
 
@@ -97,6 +100,11 @@ def forecast(
         ``obs`` columns for time and series (defaults: time/day/timepoint/hour, series_id/series/sample/donor/subject).
     split, test_size, val_size, levels, members, options, n_jobs
         As for ``biocount run`` (docs/cli.md); ``options`` per component, e.g. ``{"lstm": {"hidden": 64}}``.
+    link, period, time_scale
+        Study designs, as ``--link``, ``--period``, ``--time-scale`` (docs/cli.md, "Designs"): e.g.
+        ``link={"mRNA": "all"}, period=24`` shares a pooled mRNA series with every protein replicate on the
+        circadian clock. (Averaging replicates, ``--replicates mean``, would change the target's rows: do it
+        before, or use ``bc.run``.)
 
     Returns
     -------
@@ -123,7 +131,8 @@ def forecast(
         "models": list(members or defaults.MODELS) if ensemble else [method],
         "ensemble": [ensemble] if ensemble else [], "split": split, "test_size": test_size, "val_size": val_size,
         "levels": levels or [0.8, 0.95], "seed": random_state, "jobs": n_jobs, "quiet": True, "options": options or {},
-        "time_key": time_key, "series_key": series_key,
+        "time_key": time_key, "series_key": series_key, "link": link or {},
+        "period": period, "time_scale": time_scale or {},
     }, where="bc.tl.forecast")
     tname, _ = config.target_spec()
     if tname not in study:
