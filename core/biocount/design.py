@@ -48,6 +48,12 @@ def apply(data: dict[str, Any], *, target: str, design: Design) -> tuple[dict[st
         if name not in out:
             raise BiocountInputError(f"--{'link' if name in design.link else 'time-scale'} {name}=...: no modality "
                                      f"'{name}' in this study; it has {', '.join(out)}")
+    timed = [*design.time_scale, *(design.link if design.period is not None else [])]
+    static = [n for n in dict.fromkeys(timed) if "time" not in out[n].obs]
+    if static:
+        raise BiocountInputError(f"--{'time-scale' if static[0] in design.time_scale else 'period'} "
+                                 f"{static[0]}: modality '{static[0]}' is static (no time column), so it has no "
+                                 "clock to scale or place by phase; leave it out of this option")
     for name, factor in design.time_scale.items():
         adata = out[name].copy()
         adata.obs["time"] = adata.obs["time"].astype(float) * factor
