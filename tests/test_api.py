@@ -167,12 +167,23 @@ def test_old_keyword_names_still_work_with_a_warning():
 def test_importance_is_stored_returned_and_plotted(pipeline):
     tc, _ = pipeline
     table = bc.tl.importance(tc, key="fc_lstm", key_added="fc_lstm_importance")
-    assert {"rna", "genomic"} <= set(table.index) and list(table.columns) == ["delta_mse", "low", "high", "repeats"]
-    assert (table["low"] <= table["delta_mse"]).all() and (table["delta_mse"] <= table["high"]).all()
-    assert table["delta_mse"].is_monotonic_decreasing and (table["repeats"] == 10).all()
+    assert list(table.columns) == ["delta_mse", "low", "high", "repeats", "attribution"]
+    shuffled = table[table["delta_mse"].notna()]  # the target's own history is attributed, never shuffled
+    assert {"rna", "genomic"} <= set(shuffled.index) and set(table.index) - set(shuffled.index) == {"protein"}
+    assert (shuffled["low"] <= shuffled["delta_mse"]).all() and (shuffled["delta_mse"] <= shuffled["high"]).all()
+    assert shuffled["delta_mse"].is_monotonic_decreasing and (shuffled["repeats"] == 10).all()
+    assert table["attribution"].sum() == pytest.approx(1.0) and (table["attribution"] > 0).all()
     assert tc["protein"].uns["fc_lstm_importance"]["table"]["modality"] == list(table.index)
     assert bc.tl.importance(tc, key="fc_arima").empty  # ARIMA uses no input modality
     fig = bc.pl.importance(tc, key="fc_lstm", return_fig=True)
-    assert len(fig.axes[0].patches) == len(table)
+    assert len(fig.axes[0].patches) == len(shuffled)
     with pytest.raises(BiocountInputError, match="nothing to rank"):
         bc.pl.importance(tc, key="fc_arima")
+    steps = bc.tl.importance(tc, key="fc_lstm", by="step")
+    assert list(steps.index) == list(range(-steps.shape[0] + 1, 1)) and {"rna", "protein"} <= set(steps.columns)
+    rna = table.loc["rna", "attribution"]  # per step, per feature and per modality: one whole, cut three ways
+    assert steps["rna"].sum() == pytest.approx(rna, rel=1e-6)
+    features = bc.tl.importance(tc, key="fc_lstm", by="feature")
+    assert features["attribution"].is_monotonic_decreasing and features.loc["rna", "attribution"].sum() <= rna + 1e-9
+    assert len(bc.pl.importance(tc, key="fc_lstm", by="step", return_fig=True).axes[0].lines) == steps.shape[1]
+    assert len(bc.pl.importance(tc, key="fc_lstm", by="feature", top=5, return_fig=True).axes[0].patches) == 5

@@ -41,6 +41,7 @@ def test_every_run_writes_a_self_contained_report(demo_run):
     assert "default-src 'none'" in page
     assert page.count("<svg") >= 6 and 'role="img"' in page  # charts, each labelled for screen readers
     assert len(page.encode()) < 5e6
+    assert page.count("first test origin") >= 6  # fan charts draw the history before the test part too
 
 
 def test_report_states_the_facts_of_run_json(demo_run):
@@ -87,6 +88,10 @@ def test_the_demo_s_rna_drives_its_protein_forecasts(demo_run):
     importance = json.loads((demo_run / "run.json").read_text())["importance"]["lstm"]
     assert importance["rna"]["low"] > 0 and importance["rna"]["delta_mse"] > 0.05
     assert importance["rna"]["delta_mse"] > 5 * abs(importance["rna_celltypes"]["delta_mse"])
+    ig = json.loads((demo_run / "run.json").read_text())["attributions"]["lstm"]
+    assert ig["shares"]["rna"] > 3 * ig["shares"]["rna_celltypes"] and ig["completeness_error"] < 0.02
+    page = (demo_run / "report.html").read_text()
+    assert "integrated gradients" in page and page.count("<svg") >= 10
 
 
 def _chromium() -> str | None:

@@ -31,13 +31,17 @@ def test_run_end_to_end_on_a_real_long_csv(shared_data, tmp_path, fast_config):
                     "--modalities", "follicle_count=tabular", "--horizon", "2", "--lookback", "4", "--time-axis", "index",
                     "--config", fast_config, "--out", out)
     assert result.exit_code == 0, result.output
-    assert {p.name for p in out.iterdir()} == {"report.html", "metrics.csv", "forecasts.csv", "run.json", "lstm.pt",
-                                                 ".biocount-run"}
+    assert {p.name for p in out.iterdir()} == {"report.html", "metrics.csv", "forecasts.csv", "observed.csv",
+                                                 "run.json", "lstm.pt", ".biocount-run"}
     metrics = pd.read_csv(out / "metrics.csv")
     assert set(metrics["forecaster"]) == {"lstm", "arima", "naive", "arima:native", "ensemble:stack"}
     assert {"overall", "feature", "horizon"} == set(metrics["scope"])
     forecasts = pd.read_csv(out / "forecasts.csv")
     assert list(forecasts.columns[:6]) == ["series", "feature", "origin", "horizon", "time", "observed"]
+    history = pd.read_csv(out / "observed.csv")  # the whole observed target: forecasts' observed values among them
+    merged = forecasts.dropna(subset=["observed"]).merge(history, on=["series", "feature", "time"], suffixes=("", "_h"))
+    assert len(merged) == forecasts["observed"].notna().sum() and (merged["observed"] == merged["observed_h"]).all()
+    assert history["time"].min() < forecasts["origin"].min()
     assert forecasts["series"].nunique() == 11
     info = json.loads((out / "run.json").read_text())
     assert info["plugins"]["encoders"]["follicle_count"] == "biocount:tabular"

@@ -179,7 +179,7 @@ def plugins_validate(obj: dict[str, Any], dist: str) -> None:
 @cli.command("report")
 @click.argument("folder", type=click.Path(file_okay=False, exists=True))
 def report_cmd(folder: str) -> None:
-    """Rebuild FOLDER/report.html from the folder's metrics.csv, forecasts.csv and run.json."""
+    """Rebuild FOLDER/report.html from the folder's metrics.csv, forecasts.csv, observed.csv and run.json."""
     import os
     from pathlib import Path
 
@@ -325,7 +325,7 @@ def _run_options(func):
 @click.pass_obj
 def run(obj: dict[str, Any], config_file: str | None, **flags: Any) -> None:
     """Fit and backtest the forecasters on identical rolling origins; write DIR/metrics.csv,
-    forecasts.csv, run.json and lstm.pt, and print the comparison.
+    forecasts.csv, observed.csv, run.json and lstm.pt, and print the comparison.
 
     \b
     Examples:

@@ -33,6 +33,7 @@ class RunResult:
     info: dict[str, Any]
     fitted: dict[str, Any] = field(default_factory=dict)
     backtest: Any = None
+    observed: pd.DataFrame | None = None
 
     def write(self, out: str | Path | None = None, *, overwrite: bool | None = None) -> Path:
         """Write the folder ``biocount run`` writes (see :func:`write`)."""
@@ -92,10 +93,18 @@ def run(config: RunConfig, *, host: Any = None, log=None, data: Any = None) -> R
     clock.lap("fit+backtest")
     metrics, comparison, forecasts = bt.metrics(), bt.comparison(), bt.forecasts_frame()  # metrics fill bt.notes
     clock.lap("report")
-    importance = explain(config, plan, bt)
+    importance, attributions = explain(config, plan, bt)
     clock.lap("explain")
-    info = run_info(config, plan, split, encoded, aligned, bt, clock) | {"importance": importance}
-    return RunResult(config, comparison, metrics, forecasts, info, bt.fitted, bt)
+    info = run_info(config, plan, split, encoded, aligned, bt, clock) | {"importance": importance,
+                                                                         "attributions": attributions}
+    return RunResult(config, comparison, metrics, forecasts, info, bt.fitted, bt, observed_frame(aligned))
+
+
+def observed_frame(aligned: Any) -> pd.DataFrame:
+    """Every observed target value on the grid, long form (observed.csv: the history the report plots)."""
+    s, t, f = np.nonzero(~np.isnan(aligned.y))
+    return pd.DataFrame({"series": aligned.series[s].astype(str), "feature": aligned.target_features[f].astype(str),
+                         "time": aligned.times[t], "observed": aligned.y[s, t, f]})
 
 
 class _Clock:
@@ -221,13 +230,15 @@ def backtest(config: RunConfig, plan: Plan, aligned: Any, grid_split: Any, log) 
                             strict=config.ensemble is not None)
 
 
-def explain(config: RunConfig, plan: Plan, bt: Any) -> dict[str, Any]:
-    """Stage 6: permutation importance of each input modality for every model that uses inputs."""
-    from .importance import permutation
+def explain(config: RunConfig, plan: Plan, bt: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Stage 6: permutation importance of each input modality for every model that uses inputs, and
+    integrated-gradient attributions (feature x lookback step) for those that can be differentiated."""
+    from .importance import attributions, permutation
 
     users = [n for n, (comp, *_rest) in plan.forecasters.items()
              if comp.spec.capabilities.uses_inputs and "[" not in n and n in bt.fitted]
-    return {n: imp for n in users if (imp := permutation(bt, n, seed=config.seed))}
+    importance = {n: imp for n in users if (imp := permutation(bt, n, seed=config.seed))}
+    return importance, {n: ig.summary() for n in users if (ig := attributions(bt, n)) is not None}
 
 
 def _baselines(config: RunConfig, plan: Plan) -> list[str]:
@@ -438,7 +449,7 @@ def _ablations(aligned: Any, inputs: list[str]):
 
 
 def write(result: RunResult, out: str | Path | None = None, *, overwrite: bool | None = None) -> Path:
-    """Write metrics.csv, forecasts.csv, run.json and the LSTM checkpoint to ``out``, atomically
+    """Write metrics.csv, forecasts.csv, observed.csv, run.json and the LSTM checkpoint to ``out``, atomically
     (:mod:`biocount.output`: nothing is lost, --overwrite replaces only biocount's own folders)."""
     from .output import write_folder
 
@@ -448,6 +459,8 @@ def write(result: RunResult, out: str | Path | None = None, *, overwrite: bool |
     def fill(tmp: Path) -> None:
         result.metrics.to_csv(tmp / "metrics.csv", index=False)
         result.forecasts.to_csv(tmp / "forecasts.csv", index=False)
+        if result.observed is not None:
+            result.observed.to_csv(tmp / "observed.csv", index=False)
         for name, model in result.fitted.items():  # checkpoints of forecasters that can save themselves
             if hasattr(model, "save") and "[" not in name:
                 model.save(tmp / f"{name}.pt")

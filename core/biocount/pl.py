@@ -135,15 +135,21 @@ def compare(data: AnnData | MuData, *, keys: list[str], metric: str = "mse", mod
     return _show(fig, a, show, return_fig)
 
 
-def importance(data: AnnData | MuData, *, key: str = "forecast", mod: str | None = None, ax: Any = None,
-               show: bool | None = None, return_fig: bool = False) -> Any:
-    """Horizontal bars of each input modality's permutation importance with its range over shuffles
-    (see :func:`biocount.tl.importance`).
+def importance(data: AnnData | MuData, *, key: str = "forecast", mod: str | None = None,
+               by: str = "modality", top: int = 15, ax: Any = None, show: bool | None = None,
+               return_fig: bool = False) -> Any:
+    """Plot what drove a forecast (see :func:`biocount.tl.importance`).
+
+    ``by="modality"``: horizontal bars of each input modality's permutation importance with its range over
+    shuffles; ``"feature"``: the ``top`` input features by share of |attribution|; ``"step"``: share of
+    |attribution| per lookback step, one line per modality.
 
     Parameters
     ----------
-    data, key, mod
+    data, key, mod, by
         As for :func:`biocount.tl.importance`.
+    top
+        Features shown with ``by="feature"``.
     ax, show, return_fig
         As for :func:`forecast`.
     """
@@ -151,17 +157,34 @@ def importance(data: AnnData | MuData, *, key: str = "forecast", mod: str | None
 
     from .tl import importance as table_of
 
-    table = table_of(data, key=key, mod=mod).iloc[::-1]  # a plot reads; it never writes into data
+    table = table_of(data, key=key, mod=mod, by=by)  # a plot reads; it never writes into data
+    if by == "modality":
+        table = table[table["delta_mse"].notna()].iloc[::-1]
+    elif by == "feature":
+        table = table.head(top).iloc[::-1]
     if table.empty:
-        raise BiocountInputError(f"the forecast under '{key}' has no input modality besides its target: nothing "
-                                 "to rank")
-    fig, a = (plt.subplots(figsize=(5.0, 0.6 + 0.45 * len(table))) if ax is None else (ax.figure, ax))
-    values = table["delta_mse"].to_numpy(dtype=float)
-    err = np.stack([values - table["low"].to_numpy(dtype=float), table["high"].to_numpy(dtype=float) - values])
-    a.barh(range(len(table)), values, xerr=err.clip(min=0), color=OKABE_ITO[0])
-    a.set_yticks(range(len(table)), list(table.index))
-    a.axvline(0, color="#555", lw=0.8)
-    a.set_xlabel("rise in test MSE when shuffled between series")
+        what = "no input modality besides its target" if by == "modality" else "no attributions (no LSTM inputs)"
+        raise BiocountInputError(f"the forecast under '{key}' has {what}: nothing to rank")
+    if by == "step":
+        fig, a = plt.subplots(figsize=(5.0, 3.0)) if ax is None else (ax.figure, ax)
+        for k, column in enumerate(table.columns):
+            a.plot(table.index, table[column], marker="o", color=OKABE_ITO[k % len(OKABE_ITO)], label=column)
+        a.set_xlabel("lookback step (0 = the forecast origin)")
+        a.set_ylabel("share of |attribution|")
+        a.legend(frameon=False, fontsize=8)
+    else:
+        fig, a = (plt.subplots(figsize=(5.0, 0.6 + 0.3 * len(table))) if ax is None else (ax.figure, ax))
+        if by == "modality":
+            values = table["delta_mse"].to_numpy(dtype=float)
+            err = np.stack([values - table["low"].to_numpy(dtype=float), table["high"].to_numpy(dtype=float) - values])
+            a.barh(range(len(table)), values, xerr=err.clip(min=0), color=OKABE_ITO[0])
+            a.set_yticks(range(len(table)), list(table.index))
+            a.axvline(0, color="#555", lw=0.8)
+            a.set_xlabel("rise in test MSE when shuffled between series")
+        else:
+            a.barh(range(len(table)), table["attribution"].to_numpy(dtype=float), color=OKABE_ITO[2])
+            a.set_yticks(range(len(table)), [f"{m}:{f}" for m, f in table.index], fontsize=8)
+            a.set_xlabel("share of |attribution| (integrated gradients)")
     a.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     return _show(fig, a, show, return_fig)

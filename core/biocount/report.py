@@ -39,7 +39,7 @@ COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F
 
 
 def build(folder: str | Path) -> Path:
-    """Write ``folder/report.html`` from the folder's metrics.csv, forecasts.csv and run.json."""
+    """Write ``folder/report.html`` from the folder's metrics.csv, forecasts.csv, observed.csv and run.json."""
     folder = Path(folder)
     (folder / "report.html").write_text(render(folder), encoding="utf-8")
     return folder / "report.html"
@@ -52,13 +52,15 @@ def render(folder: Path) -> str:
     info = json.loads((folder / "run.json").read_text())
     metrics = pd.read_csv(folder / "metrics.csv")
     forecasts = pd.read_csv(folder / "forecasts.csv", dtype={"series": str, "feature": str})
+    history = (pd.read_csv(folder / "observed.csv", dtype={"series": str, "feature": str})
+               if (folder / "observed.csv").is_file() else None)  # folders from before 0.x lack it
     parts = {
         "facts": ("Run", _facts(info)),
         "warnings": ("Read this first", _warnings(info)),
         "comparison": ("Comparison", _comparison(metrics, info)),
         "horizon": ("Error by horizon", _by_horizon(metrics, info)),
         "features": ("Best and worst features", _features(metrics, info)),
-        "fans": ("Forecasts", _fans(forecasts, metrics, info)),
+        "fans": ("Forecasts", _fans(forecasts, metrics, info, history)),
         "calibration": ("Interval calibration", _calibration(metrics, info)),
         "importance": ("Which modality drove the forecasts", _importance(metrics, info)),
         "training": ("Training", _training(info)),
@@ -203,7 +205,7 @@ def _features(metrics: Any, info: dict[str, Any]) -> str:
     return f"<p>{html.escape(head)}: the five best and five worst target features by test MSE.</p>" + _table(rows)
 
 
-def _fans(forecasts: Any, metrics: Any, info: dict[str, Any], panels: int = 6) -> str:
+def _fans(forecasts: Any, metrics: Any, info: dict[str, Any], history: Any = None, panels: int = 6) -> str:
     head = info.get("headline") or _models(metrics)[0]
     if head not in forecasts:
         return "<p>No forecasts.</p>"
@@ -223,6 +225,9 @@ def _fans(forecasts: Any, metrics: Any, info: dict[str, Any], panels: int = 6) -
         one = forecasts[(forecasts["series"] == series) & (forecasts["feature"] == feature)]
         fig, ax = _figure(7.0, 2.6)
         obs = one.drop_duplicates("time").sort_values("time")
+        if history is not None:  # the whole observed series: training and validation history too
+            obs = history[(history["series"] == series) & (history["feature"] == feature)].sort_values("time")
+            ax.axvline(one["origin"].min(), color="#999", lw=0.8, ls=":", label="first test origin")
         ax.plot(obs["time"], obs["observed"], color="#555", marker=".", lw=1, label="observed")
         origins = sorted(one["origin"].unique())
         for k, origin in enumerate(origins[:: max(1, len(origins) // 4)]):
@@ -288,11 +293,43 @@ def _importance(metrics: Any, info: dict[str, Any]) -> str:
                  "DM vs full": f"{'worse' if r['dm_full_stat'] > 0 else 'better'}, p {_p_mark(float(r['dm_full_p']))}"}
                 for _, r in ablations.iterrows()]
         out.append("<h3>Ablation (--ablate-modalities): refitted without modalities</h3>" + _table(rows))
+    out += [_attributions(name, summary) for name, summary in info.get("attributions", {}).items()]
     if not out:
         return "<p>No forecaster with input modalities besides the target's history.</p>"
     return ("<p>Permutation: the fitted model, inputs of one modality shuffled between series, the same test origins; "
             "an interval excluding zero means the model uses that modality here. It cannot tell a redundant "
-            "modality from a useless one, nor prove a biological cause (docs/report.md).</p>" + "".join(out))
+            "modality from a useless one, nor prove a biological cause (docs/report.md). Integrated gradients: how "
+            "much each input value, at each lookback step, moved the forecast away from the forecast made from "
+            "mean inputs; it shows where the model looks, not where the biology acts.</p>" + "".join(out))
+
+
+def _attributions(name: str, ig: dict[str, Any]) -> str:
+    """Integrated gradients: share per modality and lookback step, and the top features per modality."""
+    offsets = ig["offsets"]
+    fig, ax = _figure(6.0, 2.6)
+    for k, (mod, m) in enumerate(ig["modalities"].items()):
+        ax.plot(offsets, m["by_step"], marker="o", color=COLOURS[k % len(COLOURS)], label=mod)
+    ax.set_xlabel("lookback step (0 = the forecast origin)")
+    ax.set_ylabel("share of |attribution|")
+    ax.legend(frameon=False, fontsize=7)
+    parts = [f"<h3>{html.escape(name)}: integrated gradients ({ig['windows']} test windows, {ig['steps']} steps)</h3>",
+             _table([{"input": k, "share of |attribution|": v} for k, v in ig["shares"].items()]),
+             _svg(fig, f"Share of attribution per lookback step and modality for {name}")]
+    for mod, m in ig["modalities"].items():
+        matrix = np.asarray(m["matrix"])
+        if not matrix.size:
+            continue
+        fig, ax = _figure(6.0, 0.8 + 0.22 * matrix.shape[0])
+        image = ax.imshow(matrix, aspect="auto", cmap="viridis")
+        ax.set_yticks(range(len(m["features"])), m["features"], fontsize=7)
+        ax.set_xticks(range(len(offsets)), offsets)
+        ax.set_xlabel("lookback step")
+        ax.figure.colorbar(image, ax=ax, label="share of |attribution|")
+        parts.append(f"<h4>{html.escape(mod)}: top features by lookback step</h4>"
+                     + _svg(fig, f"Attribution of the top {mod} features per lookback step for {name}"))
+    rows = [{"target": t, "top inputs (modality:feature share)": ", ".join(f"{m}:{f} {v:.2f}" for m, f, v in top)}
+            for t, top in ig["top_inputs"].items()]
+    return "".join(parts) + "<h4>Top inputs per target</h4>" + _table(rows)
 
 
 def _training(info: dict[str, Any]) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -208,6 +208,9 @@ def _store(adata: AnnData, result: Any, name: str, key: str, method: str) -> Non
                                **{k: np.asarray([v[k] for v in imp.values()], dtype=float)
                                   for k in ("delta_mse", "low", "high")},
                                "repeats": int(next(iter(imp.values()))["repeats"])}
+    ig = result.info.get("attributions", {}).get(name)
+    if ig:  # integrated gradients per modality, lookback step and top feature (biocount.importance)
+        entry["attributions"] = _attribution_entry(ig)
     if levels:
         entry["lower"] = np.stack([future["lower"][lv] for lv in levels]).astype(np.float32)
         entry["upper"] = np.stack([future["upper"][lv] for lv in levels]).astype(np.float32)
@@ -243,14 +246,28 @@ def _store_layers(adata: AnnData, bt: Any, name: str, key: str, rows: pd.Series,
     adata.layers[f"{key}_fitted"] = fitted
 
 
-def importance(data: AnnData | MuData, *, key: str = "forecast", mod: str | None = None,
-               key_added: str | None = None) -> pd.DataFrame:
-    """Permutation importance of each input modality for a forecast stored by :func:`forecast`.
+def _attribution_entry(ig: dict[str, Any]) -> dict[str, Any]:
+    """run.json's attribution summary as arrays (h5ad-writable)."""
+    return {
+        "offsets": np.asarray(ig["offsets"], dtype=int),
+        "shares": {"input": np.asarray(list(ig["shares"]), dtype=str),
+                   "share": np.asarray(list(ig["shares"].values()), dtype=float)},
+        "by_step": {m: np.asarray(v["by_step"], dtype=float) for m, v in ig["modalities"].items()},
+        "by_feature": {m: {"feature": np.asarray(v["features"], dtype=str),
+                           "share": np.asarray(v["by_feature"], dtype=float),
+                           "matrix": np.asarray(v["matrix"], dtype=float).reshape(len(v["features"]), -1)}
+                       for m, v in ig["modalities"].items()}}
 
-    :func:`forecast` measures it on the test origins (each modality's series shuffled between series,
-    the rise in test MSE over 10 shuffles; docs/report.md says what it can and cannot show). This
-    returns it as a table, most important first, and with ``key_added`` also stores that table in
-    ``uns[key_added]`` (of the target modality for a MuData).
+
+def importance(data: AnnData | MuData, *, key: str = "forecast", mod: str | None = None,
+               by: Literal["modality", "feature", "step"] = "modality", key_added: str | None = None) -> pd.DataFrame:
+    """What drove a forecast stored by :func:`forecast`: per modality, per input feature or per lookback step.
+
+    :func:`forecast` measures two things on the test origins (docs/report.md says what each can and cannot
+    show): permutation importance (each modality's series shuffled between series, the rise in test MSE
+    over 10 shuffles) and integrated-gradient attributions of the LSTM (how much each input value, at each
+    lookback step, moved the forecast). This returns them as a table and with ``key_added`` also stores
+    that table in ``uns[key_added]`` (of the target modality for a MuData).
 
     Parameters
     ----------
@@ -260,18 +277,46 @@ def importance(data: AnnData | MuData, *, key: str = "forecast", mod: str | None
         Its ``key_added``.
     mod
         MuData: the target modality (default: the one recorded under ``mdata.uns[key]``).
+    by
+        ``"modality"``: permutation importance (``delta_mse``, ``low``, ``high``, ``repeats``) and each
+        modality's share of the summed |attribution| (``attribution``), most important first.
+        ``"feature"``: the top input features of every modality by share of |attribution|, with the
+        lookback step where each peaks (``peak_step``, 0 = the origin). ``"step"``: share of |attribution|
+        per lookback step (rows) and modality (columns).
     key_added
         Where to store the table (default: nowhere).
 
     Returns
     -------
-    DataFrame indexed by modality with ``delta_mse``, ``low``, ``high`` (2.5 / 97.5 % over shuffles) and
-    ``repeats``; empty when the forecaster uses no input besides the target.
+    DataFrame; empty when the forecast used no input besides the target (or, for ``feature`` and ``step``,
+    when its forecaster cannot be differentiated).
     """
     adata = _target(data, key, mod)
     if key not in adata.uns or not _is_ours(adata.uns[key]):
         raise BiocountInputError(f"no biocount forecast under uns['{key}']; run bc.tl.forecast(..., key_added='{key}')")
-    imp = adata.uns[key].get("importance")
+    if by not in ("modality", "feature", "step"):
+        raise BiocountInputError(f"by={by!r}: use 'modality', 'feature' or 'step'")
+    entry = adata.uns[key]
+    table = _importance_table(entry.get("importance"), entry.get("attributions"), by)
+    if key_added is not None:
+        adata.uns[key_added] = {"params": {MARK: entry["params"][MARK], "source": key, "by": by},
+                                "table": table.reset_index().to_dict(orient="list")}
+    return table
+
+
+def _importance_table(imp: Any, ig: Any, by: str) -> pd.DataFrame:
+    if by == "step":
+        if not ig:
+            return pd.DataFrame(index=pd.Index([], name="step"))
+        return pd.DataFrame({m: np.asarray(v, dtype=float) for m, v in ig["by_step"].items()},
+                            index=pd.Index(np.asarray(ig["offsets"], dtype=int), name="step"))
+    if by == "feature":
+        rows = [] if not ig else [
+            (m, str(f), float(share), int(np.asarray(ig["offsets"])[int(np.argmax(row))]))
+            for m, v in ig["by_feature"].items()
+            for f, share, row in zip(v["feature"], v["share"], np.asarray(v["matrix"], dtype=float), strict=True)]
+        table = pd.DataFrame(rows, columns=["modality", "feature", "attribution", "peak_step"])
+        return table.sort_values("attribution", ascending=False).set_index(["modality", "feature"])
     columns = ["delta_mse", "low", "high", "repeats"]
     if imp is None:
         table = pd.DataFrame(columns=columns, index=pd.Index([], name="modality"))
@@ -279,11 +324,12 @@ def importance(data: AnnData | MuData, *, key: str = "forecast", mod: str | None
         table = pd.DataFrame({k: np.asarray(imp[k], dtype=float) for k in columns[:3]},
                              index=pd.Index(np.asarray(imp["modality"]).astype(str), name="modality"))
         table["repeats"] = int(imp["repeats"])
-        table = table.sort_values("delta_mse", ascending=False)
-    if key_added is not None:
-        adata.uns[key_added] = {"params": {MARK: adata.uns[key]["params"][MARK], "source": key},
-                                "table": table.reset_index().to_dict(orient="list")}
-    return table
+    if ig:
+        shares = pd.Series(np.asarray(ig["shares"]["share"], dtype=float),
+                           index=np.asarray(ig["shares"]["input"]).astype(str))
+        table = table.reindex(table.index.union(shares.index)).rename_axis("modality")
+        table["attribution"] = shares.reindex(table.index).to_numpy()
+    return table.sort_values("delta_mse", ascending=False)
 
 
 def compare(data: AnnData | MuData, *, keys: list[str], mod: str | None = None, reference: str | None = None,

@@ -382,6 +382,31 @@ class LSTMForecaster:
             quantiles = {q: mean + norm.ppf(q) * sd for q in (0.025, 0.1, 0.5, 0.9, 0.975)}
         return Forecast(mean=mean, quantiles=quantiles)
 
+    def attribute(self, task: ForecastTask, origins: np.ndarray, *, targets: np.ndarray, steps: int = 32) -> dict[str, Any]:
+        """Integrated gradients of the forecasts at ``origins`` (:mod:`biocount.attribution`), averaged
+        over the seed-ensemble members (IG is linear in the function explained)."""
+        from biocount.attribution import integrated_gradients
+
+        w = make_windows(task.data, np.asarray(origins, dtype=int).reshape(-1, 2), lookback=self.lookback,
+                         horizon=self.horizon, scaler=self.scaler, inputs_scaler=self.inputs_scaler,
+                         window_norm=self.options.scaling == "window")
+        batch = _tensors(w, self.device)
+        channels = {n: len(f) for n, f in self.signature["inputs"].items()}
+        parts = []
+        with _torch_threads(self._threads()):
+            for state in self.members:
+                self._load_state(state)
+                self.model.eval()
+                parts.append(integrated_gradients(self.model, batch, channels, targets=targets, steps=steps))
+
+        def mean(get):
+            return np.mean([get(p) for p in parts], axis=0)
+
+        return {"abs": {n: mean(lambda p, n=n: p["abs"][n]) for n in channels},
+                "signed": {n: mean(lambda p, n=n: p["signed"][n]) for n in channels},
+                "static_abs": None if parts[0]["static_abs"] is None else mean(lambda p: p["static_abs"]),
+                "delta": mean(lambda p: p["delta"]), "total": mean(lambda p: p["total"])}
+
     def _count_quantiles(self, task: ForecastTask, origins: np.ndarray, log_rate: np.ndarray) -> dict[float, np.ndarray]:
         """Quantiles of log1p(count / size factor) under the fitted Poisson or negative binomial.
 
