@@ -65,7 +65,7 @@ def measure(task, adapters: bool):
     batch = {k: ({n: x.repeat(reps, *[1] * (x.dim() - 1)) for n, x in v.items()} if isinstance(v, dict) else
                  (None if v is None else v.repeat(reps, *[1] * (v.dim() - 1)))) for k, v in batch.items()}
     n = batch["y"].shape[0]
-    opt = f._optimizer()
+    opt = f._optimizer(f.options.lr)
 
     def biocount_epoch():
         f.model.train()

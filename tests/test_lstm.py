@@ -288,7 +288,7 @@ def test_count_likelihood_trains_on_count_targets(demo_study):
 def test_seed_preset_is_the_seed_documents_configuration():
     o = LSTMOptions(preset="seed")
     assert (o.hidden, o.layers, o.loss, o.epochs, o.batch_size, o.lr, o.patience) == (50, 1, "mse", 100, 32, 1e-3, None)
-    assert not o.residual and o.scaling == "none" and not o.adapters and o.weight_decay == 0.0
+    assert not o.residual and o.scaling == "none" and not o.adapters and o.weight_decay == 0.0 and o.steps_per_epoch is None
     assert LSTMOptions(preset="seed", hidden=8).hidden == 8  # explicit options win
     assert set(SEED) <= set(LSTMOptions.model_fields)
 
@@ -334,3 +334,24 @@ def test_an_lstm_no_better_than_persistence_says_so(demo_aligned):
     f = LSTMForecaster(LSTMOptions(**{**FAST, "epochs": 2, "min_epochs": 1})).fit(task)
     notes = [n for n in f.report()["notes"] if "no better than persistence" in n]
     assert len(notes) == 1 and "tried: 1 seed(s)" in notes[0] and "epoch" in notes[0]
+
+
+def test_large_studies_take_fewer_bigger_steps(demo_aligned, monkeypatch):
+    """At most steps_per_epoch optimiser steps per epoch: the batch grows to ceil(windows / steps) and the
+    learning rate by the square root of the growth; below the threshold nothing changes."""
+    task = make_task(demo_aligned)
+    small = LSTMForecaster(LSTMOptions(**{**FAST, "epochs": 2, "patience": None})).fit(task)
+    n = small.train_windows
+    assert (small.batch_size, small.lr) == (64, FAST.get("lr", LSTMOptions().lr)) and n > 64
+    steps = []
+    real_step = torch.optim.AdamW.step
+
+    def counted(self, *args, **kwargs):
+        steps.append(1)
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", counted)
+    big = LSTMForecaster(LSTMOptions(**{**FAST, "epochs": 2, "patience": None, "steps_per_epoch": 2})).fit(task)
+    assert big.batch_size == -(-n // 2) and len(steps) == 2 * 2 * big.options.members
+    assert big.lr == pytest.approx(small.lr * (big.batch_size / 64) ** 0.5)
+    assert big.report()["batch_size"] == big.batch_size and big.report()["train_windows"] == n

@@ -152,7 +152,7 @@ class Attributions:
                 "modalities": mods, "top_inputs": per_target, "completeness_error": self.completeness}
 
 
-def attributions(bt: Any, name: str, *, steps: int = 32, max_windows: int = 512,
+def attributions(bt: Any, name: str, *, steps: int = 16, max_windows: int = 256,
                  max_targets: int = 16) -> Attributions | None:
     """Integrated gradients of forecaster ``name`` on (up to ``max_windows`` evenly spaced) test origins.
 

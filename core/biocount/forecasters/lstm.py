@@ -137,11 +137,18 @@ class LSTMForecaster:
         # one fused kernel per step instead of a loop over parameter tensors (same numbers, less overhead)
         return {"fused": True} if self.device.type in ("cpu", "cuda") else {}
 
-    def _optimizer(self) -> torch.optim.Optimizer:
+    def _batch_policy(self, n: int) -> tuple[int, float]:
+        """Batch size and learning rate for ``n`` training windows: at most ``steps_per_epoch`` steps, the
+        learning rate scaled by the square root of the batch's growth (the usual rule for Adam)."""
+        o = self.options
+        batch = o.batch_size if o.steps_per_epoch is None else max(o.batch_size, -(-n // o.steps_per_epoch))
+        return batch, o.lr * (batch / o.batch_size) ** 0.5
+
+    def _optimizer(self, lr: float) -> torch.optim.Optimizer:
         o = self.options
         if o.weight_decay:
-            return torch.optim.AdamW(self._parameters(), lr=o.lr, weight_decay=o.weight_decay, **self._optimizer_kwargs())
-        return torch.optim.Adam(self._parameters(), lr=o.lr, **self._optimizer_kwargs())
+            return torch.optim.AdamW(self._parameters(), lr=lr, weight_decay=o.weight_decay, **self._optimizer_kwargs())
+        return torch.optim.Adam(self._parameters(), lr=lr, **self._optimizer_kwargs())
 
     # -- the loss, one place for every likelihood ------------------------------------------------
     def _outputs(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -197,6 +204,7 @@ class LSTMForecaster:
         train = _tensors(make_windows(data, train_origins, lookback=self.lookback, horizon=task.horizon,
                                       scaler=self.scaler, inputs_scaler=self.inputs_scaler,
                                       target_until=task.train_end, window_norm=o.scaling == "window"), self.device)
+        self.train_windows = train_origins.shape[0]
         val = None
         if task.val_origins.shape[0] and o.patience is not None:
             val = _tensors(make_windows(data, task.val_origins, lookback=self.lookback, horizon=task.horizon,
@@ -229,18 +237,19 @@ class LSTMForecaster:
         self.model.to(self.device)
         if self.dispersion is not None:
             self.dispersion.to(self.device)
-        optim = self._optimizer()
-        generator = torch.Generator().manual_seed(seed)
         n = train["last"].shape[0]
+        self.batch_size, self.lr = self._batch_policy(n)
+        optim = self._optimizer(self.lr)
+        generator = torch.Generator().manual_seed(seed)
         best, best_state, waited, best_epoch = float("inf"), None, 0, None
         history = []
         autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda" and o.bf16)
         for epoch in range(o.epochs):
             self.model.train()
             order = torch.randperm(n, generator=generator).to(self.device)
-            total = 0.0
-            for start in range(0, n, o.batch_size):
-                idx = order[start:start + o.batch_size]
+            total = torch.zeros((), device=self.device)  # summed on the device: no host sync per step
+            for start in range(0, n, self.batch_size):
+                idx = order[start:start + self.batch_size]
                 with autocast:
                     loss = self._loss(_take(train, idx))
                 optim.zero_grad(set_to_none=True)
@@ -248,10 +257,11 @@ class LSTMForecaster:
                 if o.clip is not None:
                     torch.nn.utils.clip_grad_norm_(self._parameters(), o.clip)
                 optim.step()
-                total += float(loss.detach()) * idx.numel()
+                total += loss.detach() * idx.numel()
+            train_loss = float(total) / n  # one sync per epoch
             val_loss = self._evaluate(val) if val is not None else None
-            history.append((epoch, total / n, val_loss))
-            progress(epoch, total / n, val_loss)
+            history.append((epoch, train_loss, val_loss))
+            progress(epoch, train_loss, val_loss)
             if val_loss is not None and epoch + 1 >= o.min_epochs:
                 if val_loss < best - 1e-7:
                     best, waited, best_epoch = val_loss, 0, epoch
@@ -301,6 +311,7 @@ class LSTMForecaster:
                 out |= {"cudnn": torch.backends.cudnn.version(), "gpu": torch.cuda.get_device_name(self.device)}
         if self.history:
             out |= {"lookback": int(self.lookback), "epochs_run": len(self.history), "best_epoch": int(self.best_epoch),
+                    "train_windows": int(self.train_windows), "batch_size": int(self.batch_size), "lr": float(self.lr),
                     "members": len(self.members), "best_epochs": [int(e) for e in self.best_epochs],
                     "history": [[e, round(t, 6), None if v is None else round(v, 6)] for e, t, v in self.history]}
         return out

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 SEED = {
     "hidden": 50, "layers": 1, "dropout": 0.0, "loss": "mse", "epochs": 100, "batch_size": 32, "lr": 1e-3,
     "weight_decay": 0.0, "patience": None, "clip": None, "residual": False, "scaling": "none",
-    "adapters": False, "modality_dropout": 0.0, "members": 1,
+    "adapters": False, "modality_dropout": 0.0, "members": 1, "steps_per_epoch": None,
 }
 PRESETS: dict[str, dict[str, Any]] = {"default": {}, "seed": SEED}
 
@@ -36,7 +36,13 @@ class LSTMOptions(BaseModel):
     members: int = Field(default=3, ge=1, le=50,
                          description="Seed ensemble: networks trained from seeds seed, seed+1, ...; forecasts averaged.")
     epochs: int = Field(default=200, ge=1, description="Maximum passes over the training windows.")
-    batch_size: int = Field(default=64, ge=1)
+    batch_size: int = Field(default=64, ge=1, description="Training windows per optimiser step (the smallest; see "
+                                                       "steps_per_epoch).")
+    steps_per_epoch: int | None = Field(
+        default=256, ge=1, description="Most optimiser steps per epoch: with more training windows than batch_size x "
+                                       "this, the batch grows to fit and the learning rate by the square root of the "
+                                       "growth, so a large study keeps a GPU busy instead of waiting on thousands of "
+                                       "tiny steps. None: always batch_size.")
     lr: float = Field(default=3e-3, gt=0.0, description="Adam learning rate.")
     weight_decay: float = Field(default=1.0, ge=0.0,
                                 description="AdamW decoupled weight decay (per step the weights shrink by lr x this).")
@@ -56,7 +62,7 @@ class LSTMOptions(BaseModel):
     modality_dropout: float = Field(default=0.1, ge=0.0, lt=1.0,
                                     description="Training only: drop a whole non-target modality per sample with this probability.")
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="auto: CUDA when available.")
-    bf16: bool = Field(default=True, description="bf16 autocast, on CUDA only.")
+    bf16: bool = Field(default=False, description="bf16 autocast, on CUDA only (off: slower than fp32 on an H200 for this model size, issue 15).")
     seed: int | None = Field(default=None, description="Random seed; None: the run's seed.")
     quiet: bool = Field(default=False, description="No progress bar.")
     threads: int | None = Field(default=None, ge=1, description="torch intra-op CPU threads while fitting and "
