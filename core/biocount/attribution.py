@@ -37,7 +37,7 @@ def _path(batch: dict[str, Any], base: dict[str, torch.Tensor], steps: int):
 
 def integrated_gradients(model: torch.nn.Module, batch: dict[str, Any], value_channels: dict[str, int], *,
                          targets: np.ndarray, steps: int = 32) -> dict[str, Any]:
-    """Mean |IG| and mean signed IG over the windows of ``batch``, per horizon, target and input.
+    """Mean |IG| over the windows of ``batch``, per horizon, target and input.
 
     Parameters
     ----------
@@ -54,7 +54,7 @@ def integrated_gradients(model: torch.nn.Module, batch: dict[str, Any], value_ch
 
     Returns
     -------
-    ``{"abs": {modality: (H, T, L, F)}, "signed": {...}, "static_abs": (H, T, G) or None, "delta": (N, H, T),
+    ``{"abs": {modality: (H, T, L, F)}, "static_abs": (H, T, G) or None, "delta": (N, H, T),
     "total": (N, H, T)}``: ``delta`` is f(x) - f(baseline), ``total`` the sum of all attributions (equal up to
     the integration error).
     """
@@ -73,7 +73,7 @@ def integrated_gradients(model: torch.nn.Module, batch: dict[str, Any], value_ch
         starts = model({**batch["inputs"], **base}, None if static is None else torch.zeros_like(static),
                        batch["ahead"])[..., 0][:, :, targets]
     H = out.shape[1]
-    res = {"abs": {n: [] for n in names}, "signed": {n: [] for n in names}, "static_abs": [], "total": []}
+    res = {"abs": {n: [] for n in names}, "static_abs": [], "total": []}
     wrt = [path[n] for n in names] + ([st] if st is not None else [])
     for h in range(H):
         for k in targets:
@@ -83,7 +83,6 @@ def integrated_gradients(model: torch.nn.Module, batch: dict[str, Any], value_ch
                 c = value_channels[n]
                 ig = g[..., :c].reshape(S, N, *g.shape[1:-1], c).mean(0) * (x[n] - base[n])[..., :c]
                 res["abs"][n].append(ig.abs().mean(0))
-                res["signed"][n].append(ig.mean(0))
                 total = total + ig.flatten(1).sum(1)
             if st is not None:
                 ig = grads[-1].reshape(S, N, -1).mean(0) * static
@@ -96,7 +95,6 @@ def integrated_gradients(model: torch.nn.Module, batch: dict[str, Any], value_ch
         return a.reshape(H, len(targets), *a.shape[1:])
 
     return {"abs": {n: stack(v) for n, v in res["abs"].items()},
-            "signed": {n: stack(v) for n, v in res["signed"].items()},
             "static_abs": stack(res["static_abs"]) if res["static_abs"] else None,
             "delta": (ends - starts).cpu().numpy(),
             "total": stack(res["total"]).transpose(2, 0, 1)}

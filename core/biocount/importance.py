@@ -94,7 +94,7 @@ class Attributions:
 
     def __init__(self, raw: dict[str, Any], *, data: Any, targets: np.ndarray, origins: np.ndarray,
                  lookback: int, horizon: int, steps: int) -> None:
-        self.abs, self.signed, self.static_abs = raw["abs"], raw["signed"], raw["static_abs"]
+        self.abs, self.static_abs = raw["abs"], raw["static_abs"]
         self.features = {n: np.asarray(data.inputs[n].features).astype(str) for n in self.abs}
         self.static_names = None if data.static_names is None else np.asarray(data.static_names).astype(str)
         self.targets = np.asarray(data.target_features)[targets].astype(str)

@@ -414,7 +414,6 @@ class LSTMForecaster:
             return np.mean([get(p) for p in parts], axis=0)
 
         return {"abs": {n: mean(lambda p, n=n: p["abs"][n]) for n in channels},
-                "signed": {n: mean(lambda p, n=n: p["signed"][n]) for n in channels},
                 "static_abs": None if parts[0]["static_abs"] is None else mean(lambda p: p["static_abs"]),
                 "delta": mean(lambda p: p["delta"]), "total": mean(lambda p: p["total"])}
 
