@@ -300,13 +300,13 @@ def test_threads_reach_torch_and_blas_and_workers_use_one(tmp_path, fast_config,
 
 
 def test_arima_workers_run_blas_single_threaded():
-    from biocount_arima.forecaster import _map
+    from biocount.parallel import map_series
 
     def blas_env(_):
         import os
 
         return os.environ.get("OPENBLAS_NUM_THREADS"), os.getpid()
 
-    out = _map(blas_env, [(i,) for i in range(4)], 2)
+    out = map_series(blas_env, [(i,) for i in range(4)], n_jobs=2)
     assert {env for env, _ in out} == {"1"} and len({pid for _, pid in out}) >= 1
-    assert len(_map(blas_env, [(0,)], 8)) == 1  # never more workers than jobs (here: in-process)
+    assert len(map_series(blas_env, [(0,)], n_jobs=8)) == 1  # never more workers than jobs (here: in-process)

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from .errors import BiocountError, BiocountInputError, ContractError, PluginError, RegistryError
     from .forecast import Forecast, Forecaster, ForecastTask
     from .hookspecs import hookimpl
+    from .parallel import map_series
     from .specs import Capabilities, EncoderSpec, ForecasterSpec, NoOptions
 
 _LAZY = {
@@ -34,6 +35,7 @@ _LAZY = {
     "ContractError": "errors",
     "PluginError": "errors",
     "RegistryError": "errors",
+    "map_series": "parallel",
 }
 _SUBMODULES = {"datasets", "pp", "tl", "pl", "get", "testing", "pseudobulk", "readers", "align", "encoding"}
 
@@ -42,6 +44,7 @@ __all__ = [
     "PLUGIN_API", "BiocountError", "BiocountInputError", "Capabilities", "ContractError", "EncoderSpec", "Forecast",
     "ForecastTask", "Forecaster", "ForecasterSpec",
     "ModalityData", "ModalityMeta", "NoOptions", "PluginError", "RegistryError", "__version__", "hookimpl",
+    "map_series",
 ]
 
 

@@ -247,7 +247,7 @@ def datasets_make(name: str, out: str, seed: int, overwrite: bool) -> None:
 # Every `biocount run` option is a RunConfig field (engine.py), the one source of its name, default and help;
 # here only how the command line spells and types it. tests/test_cli_options.py checks both agree.
 _RUN_OPTIONS = [  # (flag, RunConfig field, click type)
-    ("--data", "data", click.Path(dir_okay=False)),
+    ("--data", "data", click.Path()),  # a file, or a .zarr store (a folder)
     ("--modalities", "modalities", str),
     ("--target", "target", str),
     ("--horizon", "horizon", int),
@@ -264,6 +264,7 @@ _RUN_OPTIONS = [  # (flag, RunConfig field, click type)
     ("--seed", "seed", int),
     ("--demo-seed", "demo_seed", int),
     ("--jobs", "jobs", int),
+    ("--dask", "dask", str),
     ("--threads", "threads", int),
     ("--out", "out", click.Path(file_okay=False)),
     ("--time-key", "time_key", str),
@@ -344,6 +345,8 @@ def run(obj: dict[str, Any], config_file: str | None, **flags: Any) -> None:
     host = load_host(obj["registry"])
     say = (lambda msg: None) if config.quiet else (lambda msg: click.echo(f"biocount: {msg}", err=True))
     result = run_engine(config, host=host, log=say)
+    if result.rank:  # a torchrun rank > 0: it trained with rank 0, which writes the folder
+        return
     out = write(result)
     _print_comparison(result)
     saved = [f"{n}.pt" for n, m in result.fitted.items() if hasattr(m, "save") and "[" not in n]

@@ -56,6 +56,10 @@ class RunConfig(BaseModel):
     seed: int = Field(default=0, ge=0, le=2**32 - 1, description="Random seed: same seed, data and CPU, same numbers.")
     jobs: int = Field(default=-1, ge=-1, description="Processes for per-series work (ARIMA), each on one thread; "
                                                      "-1: the cores available (same numbers as 1, sooner).")
+    dask: str | None = Field(default=None, description="Run per-series work (ARIMA) on Dask: local, local:N (N worker "
+                                                      "processes), auto ($DASK_SCHEDULER_ADDRESS, else local) or a "
+                                                      "scheduler address tcp://host:8786; needs biocount[distributed]. "
+                                                      "Same numbers as without.")
     threads: int | None = Field(default=None, ge=1,
                                 description="CPU threads of this process (torch, BLAS); default $BIOCOUNT_THREADS, else "
                                             "automatic (1 for BLAS and small LSTMs). Worker processes use 1 each.")
@@ -150,6 +154,13 @@ class RunConfig(BaseModel):
         if bad:
             raise ValueError(f"{bad[0]}: a time scale must be a positive factor, e.g. 1/24")
         return value
+
+    @field_validator("dask")
+    @classmethod
+    def _dask(cls, value: str | None) -> str | None:
+        from .parallel import check_spec
+
+        return None if value is None else check_spec(value.strip())
 
     @field_validator("jobs")
     @classmethod

@@ -16,6 +16,7 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from .errors import BiocountInputError
@@ -41,6 +42,10 @@ def matrix(adata: AnnData, layer: str | None, where: str) -> Any:
     if layer is not None and layer not in adata.layers:
         raise BiocountInputError(f"{where}: no layer '{layer}'; available: {', '.join(adata.layers) or 'none'}")
     X = adata.layers[layer] if layer is not None else adata.X
+    if hasattr(X, "to_memory"):  # a backed file's matrix (anndata's sparse dataset)
+        X = X.to_memory()
+    elif hasattr(X, "compute"):  # a Dask array (a store read lazily)
+        X = X.compute()
     if sp.issparse(X):
         return X.astype(np.float64)
     return np.asarray(X, dtype=np.float64)
@@ -79,8 +84,10 @@ def check_finite(X: Any, where: str, features: Any) -> None:
 
 
 def is_single_cell(adata: AnnData) -> bool:
-    """Several rows share a (series, time): cells to aggregate."""
-    return bool(adata.obs[["series", "time"]].duplicated().any())
+    """Several rows share a (series, time): cells to aggregate (integer codes: cheap for millions of rows)."""
+    s_codes, _ = pd.factorize(adata.obs["series"])
+    t_codes, t_values = pd.factorize(adata.obs["time"])
+    return bool(np.unique(s_codes.astype(np.int64) * len(t_values) + t_codes).size < adata.n_obs)
 
 
 class Standardizer:

@@ -34,6 +34,7 @@ class RunResult:
     fitted: dict[str, Any] = field(default_factory=dict)
     backtest: Any = None
     observed: pd.DataFrame | None = None
+    rank: int = 0  # under torchrun: this process's rank; only rank 0's result is complete and written
 
     def write(self, out: str | Path | None = None, *, overwrite: bool | None = None) -> Path:
         """Write the folder ``biocount run`` writes (see :func:`write`)."""
@@ -73,31 +74,52 @@ def _versions() -> dict[str, str]:
 def run(config: RunConfig, *, host: Any = None, log=None, data: Any = None) -> RunResult:
     """Run the whole pipeline, stage by stage (see the module docstring).
 
-    ``data`` (an AnnData, MuData or ``{modality: AnnData}``) replaces reading ``config.data``.
+    ``data`` (an AnnData, MuData or ``{modality: AnnData}``) replaces reading ``config.data``. With
+    ``--dask`` per-series work goes to a Dask cluster (:mod:`biocount.parallel`); under torchrun the
+    ranks train the LSTM together and only rank 0 runs the rest (:mod:`biocount.ddp`).
     """
+    from . import ddp
+    from .parallel import dask_cluster
     from .plugins import load_host
 
+    if ddp.follower():  # torchrun ranks > 0 say nothing; rank 0 speaks for the run
+        config, log = config.model_copy(update={"quiet": True}), None
     log, clock = log or (lambda msg: None), _Clock()
     plan = resolve(config, host or load_host())
     clock.lap("resolve")
-    log("reading data")
-    study, design_report = read_study(config, plan, data)
-    clock.lap("read")
-    split = split_study(config, plan, study)
-    log("encoding " + ", ".join(plan.names))
-    encoded = encode_study(config, plan, study, split)
-    clock.lap("encode")
-    aligned = align_study(config, plan, encoded, study, design_report)
-    clock.lap("align")
-    bt = backtest(config, plan, aligned, split.on_grid(aligned), log)
-    clock.lap("fit+backtest")
-    metrics, comparison, forecasts = bt.metrics(), bt.comparison(), bt.forecasts_frame()  # metrics fill bt.notes
-    clock.lap("report")
-    importance, attributions = explain(config, plan, bt)
-    clock.lap("explain")
+    with ddp.process_group(config.model_options.get("device", "auto")) as rank, dask_cluster(config.dask, log=log):
+        if rank:
+            return follow(config, plan, data, rank)
+        clock.lap("start")
+        log("reading data")
+        study, design_report = read_study(config, plan, data)
+        clock.lap("read")
+        split = split_study(config, plan, study)
+        log("encoding " + ", ".join(plan.names))
+        encoded = encode_study(config, plan, study, split)
+        clock.lap("encode")
+        aligned = align_study(config, plan, encoded, study, design_report)
+        clock.lap("align")
+        bt = backtest(config, plan, aligned, split.on_grid(aligned), log)
+        clock.lap("fit+backtest")
+        metrics, comparison, forecasts = bt.metrics(), bt.comparison(), bt.forecasts_frame()  # fill bt.notes
+        clock.lap("report")
+        importance, attributions = explain(config, plan, bt)
+        clock.lap("explain")
     info = run_info(config, plan, split, encoded, aligned, bt, clock) | {"importance": importance,
                                                                          "attributions": attributions}
     return RunResult(config, comparison, metrics, forecasts, info, bt.fitted, bt, observed_frame(aligned))
+
+
+def follow(config: RunConfig, plan: Plan, data: Any, rank: int) -> RunResult:
+    """A torchrun rank other than 0: the same study, read, encoded and aligned, and the distributed
+    forecasters (and their ablations) fitted together with rank 0, in rank 0's order; nothing written."""
+    plan.forecasters = {n: e for n, e in plan.forecasters.items() if e[0].spec.capabilities.distributed}
+    study, design_report = read_study(config, plan, data)
+    split = split_study(config, plan, study)
+    aligned = align_study(config, plan, encode_study(config, plan, study, split), study, design_report)
+    bt = backtest(config, plan, aligned, split.on_grid(aligned), lambda msg: None, ensembles=[])
+    return RunResult(config, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), {"rank": rank}, bt.fitted, bt, rank=rank)
 
 
 def observed_frame(aligned: Any) -> pd.DataFrame:
@@ -140,8 +162,13 @@ class Plan:
 
 def resolve(config: RunConfig, host: Any) -> Plan:
     """Stage 0: check the host and the options, build every forecaster (fails fast, before reading)."""
+    from .ddp import launched
+
     host.raise_for_registry()
     host.raise_for_strict()
+    if config.dask and launched():
+        raise BiocountInputError("--dask: not under torchrun (every rank would start its own cluster); use one or "
+                                 "the other: torchrun for the LSTM, --dask for per-series work")
     target, target_features = config.target_spec()
     names = [m.split("=")[0] for m in config.modalities]
     overrides = {m.split("=")[0]: m.split("=", 1)[1] for m in config.modalities if "=" in m}
@@ -212,15 +239,16 @@ def align_study(config: RunConfig, plan: Plan, encoded: dict[str, Any], study: d
     return aligned
 
 
-def backtest(config: RunConfig, plan: Plan, aligned: Any, grid_split: Any, log) -> Any:
-    """Stage 5: fit every forecaster (and ablation), forecast identical origins, ensemble on validation."""
+def backtest(config: RunConfig, plan: Plan, aligned: Any, grid_split: Any, log, ensembles: list[str] | None = None) -> Any:
+    """Stage 5: fit every forecaster (and ablation), forecast identical origins, ensemble on validation
+    (``ensembles``: default ``config.ensemble``, else the headline stack)."""
     from threadpoolctl import threadpool_limits
 
     from .backtest import run_backtest
 
     reference = _add_ablations(config, plan.forecasters, aligned, [n for n in plan.names if n != plan.target])
     log("backtesting " + ", ".join(plan.forecasters))
-    ensembles = config.ensemble
+    ensembles = config.ensemble if ensembles is None else ensembles
     if ensembles is None:  # the headline: a validation-weighted stack, where there is something to stack
         ensembles = ["stack"] if len(config.models) > 1 else []
     with threadpool_limits(limits=plan.threads["blas"]):  # BLAS / OpenMP of this process

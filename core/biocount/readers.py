@@ -9,6 +9,7 @@ formats through the ``biocount_read_input`` hook, tried first.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +49,15 @@ def numeric_time(values: pd.Series, column: str, where: str) -> np.ndarray:
     return numeric.to_numpy(dtype=float)
 
 
+def _strings(values: pd.Series) -> np.ndarray:
+    """``values`` as str objects; a categorical column by its categories (10 million cells of 24
+    donors: 80 MB of references, not 10 million new strings)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        names = np.asarray([str(c) for c in values.cat.categories] + ["nan"], dtype=object)
+        return names[values.cat.codes.to_numpy()]  # code -1 (missing) -> "nan", as astype(str) gives
+    return values.astype(str).to_numpy()
+
+
 def canonical_obs(adata: AnnData, *, where: str, time_key: str | None = None,
                   series_key: str | None = None) -> AnnData:
     """Add ``obs['series']`` and ``obs['time']`` from the user's columns (a copy of ``obs`` only).
@@ -63,9 +73,9 @@ def canonical_obs(adata: AnnData, *, where: str, time_key: str | None = None,
             f"{where}: no series column; looked for {', '.join(SERIES_KEYS)}; name yours with --series-key "
             "(sample_key= in Python)"
         )
-    out = adata.copy() if not adata.isbacked else adata
+    out = adata if adata.isbacked or type(adata.X).__module__.startswith("dask") else adata.copy()  # on disk
     out.obs = obs.copy()
-    out.obs["series"] = obs[s_col].astype(str).to_numpy()
+    out.obs["series"] = _strings(obs[s_col])
     if t_col is None:
         if out.obs["series"].is_unique:
             out.obs = out.obs.drop(columns="time", errors="ignore")
@@ -76,6 +86,53 @@ def canonical_obs(adata: AnnData, *, where: str, time_key: str | None = None,
         )
     out.obs["time"] = numeric_time(obs[t_col], t_col, where)
     return out
+
+
+def in_memory_bytes() -> int:
+    """Largest .h5ad read into memory; a larger one is read lazily (``BIOCOUNT_IN_MEMORY_MB``, default 2048)."""
+    import os
+
+    return int(float(os.environ.get("BIOCOUNT_IN_MEMORY_MB", "2048")) * 2**20)
+
+
+def _read_store(path: Path, kind: str) -> Any:
+    """A store read lazily: ``obs`` and ``var`` in memory, the matrices as Dask arrays read in chunks
+    where they are used (the rna encoder's pseudobulk). Without Dask: anndata's backed mode for .h5ad
+    (it decodes every cell name at once: 1.7 GB for 10 million cells), memory for .zarr."""
+    import anndata as ad
+
+    try:
+        import dask.array  # noqa: F401
+    except ImportError:
+        return ad.read_h5ad(path, backed="r") if kind == "h5ad" else ad.read_zarr(path)
+    from anndata.experimental import read_elem_lazy
+
+    from .pseudobulk import CHUNK_ROWS
+
+    if kind == "h5ad":
+        import h5py
+
+        group = h5py.File(path, "r")  # stays open: the Dask arrays read from it when computed
+    else:
+        import zarr
+
+        group = zarr.open(str(path), mode="r")
+    var = ad.io.read_elem(group["var"])
+    obs = group["obs"]
+    columns = {k: ad.io.read_elem(obs[k]) for k in obs.attrs.get("column-order", [])}
+    # Cell names are not read: 10 million of them cost 1.2 GB (decoded, then hashed for uniqueness) and
+    # nothing downstream uses them. Every cell is named after its file (one shared string).
+    names = np.empty(len(next(iter(columns.values()))) if columns else group["X"].attrs["shape"][0], dtype=object)
+    names.fill(path.name)  # one object referenced n times (np.full would make n copies of the string)
+    frame = pd.DataFrame(columns, index=pd.Index(names, copy=False))
+
+    def lazy(elem):
+        return read_elem_lazy(elem, chunks=(CHUNK_ROWS, len(var)))
+
+    layers = {k: lazy(group["layers"][k]) for k in group["layers"].keys()} if "layers" in group else None
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Observation names are not unique")
+        return ad.AnnData(X=lazy(group["X"]), obs=frame, var=var, layers=layers)
 
 
 def max_table_bytes() -> int:
@@ -258,6 +315,8 @@ def _read_hdf5(path: Path, kind: str) -> Any:
             return md.read_h5mu(path)
         import anndata as ad
 
+        if path.stat().st_size > in_memory_bytes():  # cells stay on disk; the rna encoder sums them chunk by chunk
+            return _read_store(path, "h5ad")
         return ad.read_h5ad(path)
     except Exception as exc:  # anndata/mudata raise many types on damaged files
         raise BiocountInputError(f"{path}: not a valid {kind} file ({type(exc).__name__}: {exc})") from None
@@ -270,7 +329,8 @@ def read(path: str | Path, *, time_key: str | None = None, series_key: str | Non
     Parameters
     ----------
     path
-        ``.h5mu``, ``.h5ad``, ``.csv``/``.tsv`` (optionally ``.gz``), or any format a plugin reads.
+        ``.h5mu``, ``.h5ad`` (read backed above ``BIOCOUNT_IN_MEMORY_MB``), an AnnData ``.zarr`` store (its
+        matrices as Dask arrays), ``.csv``/``.tsv`` (optionally ``.gz``), or any format a plugin reads.
     time_key, series_key
         ``obs``/table columns holding time and series id; default: the first of
         ``time, day, timepoint, hour`` and ``series_id, series, sample, donor, subject``.
@@ -290,11 +350,13 @@ def read(path: str | Path, *, time_key: str | None = None, series_key: str | Non
             data = dict(_read_hdf5(path, "h5mu").mod)
         elif name.endswith(".h5ad"):
             data = {modality or path.name.split(".")[0]: _read_hdf5(path, "h5ad")}
+        elif name.rstrip("/").endswith(".zarr") and path.is_dir():
+            data = {modality or path.name.split(".")[0]: _read_store(path, "zarr")}
         elif name.endswith(TABLE_SUFFIXES):  # already canonical
             data = read_table(path, time_key=time_key, series_key=series_key, modality=modality)
             time_key = series_key = None
         else:
-            raise BiocountInputError(f"{path}: unknown format; use .h5mu, .h5ad, .csv or .tsv, "
+            raise BiocountInputError(f"{path}: unknown format; use .h5mu, .h5ad, .zarr, .csv or .tsv, "
                                      "or install a plugin that reads it")
     return as_modalities(data, where=str(path), time_key=time_key, series_key=series_key)
 

@@ -77,6 +77,8 @@ class Capabilities(BaseModel):
     uses_inputs: bool = Field(default=False, description="Reads modalities other than the target's own history "
                                                         "(modality ablations apply to it).")
     native_intervals: bool = Field(default=False, description="Returns its own quantiles in Forecast.quantiles.")
+    distributed: bool = Field(default=False, description="Under torchrun, every rank fits it together (torch "
+                                                        "DistributedDataParallel, biocount.ddp); others fit on rank 0.")
 
 
 class ForecasterSpec(_ComponentSpec):

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from biocount import Forecast, ForecastTask
+from biocount import Forecast, ForecastTask, map_series
 
 from .options import ArimaOptions
 
@@ -196,37 +196,6 @@ def _series_job(ys: np.ndarray, origins: np.ndarray, horizon: int, train_end: in
             [o[2] for o in out], np.stack([o[3] for o in out], axis=-1))
 
 
-def _exit_with_parent(parent: int) -> None:
-    """Worker initializer: a worker whose parent died (SIGKILL) exits within half a second instead of
-    finishing a study nobody will read (loky would otherwise keep it until its task ends)."""
-    import os
-    import threading
-    import time
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True, name="biocount-parent-watch").start()
-
-
-def _map(fn, jobs: list[tuple], n_jobs: int) -> list:
-    """``fn(*job)`` for each job: in this process, or over loky worker processes (at most one per job,
-    BLAS limited to one thread in each so workers do not oversubscribe the cores)."""
-    import os
-
-    workers = (os.cpu_count() or 1) if n_jobs == -1 else n_jobs
-    workers = min(workers, len(jobs))
-    if workers <= 1:
-        return [fn(*job) for job in jobs]
-    from joblib.externals.loky import get_reusable_executor
-
-    executor = get_reusable_executor(max_workers=workers, initializer=_exit_with_parent, initargs=(os.getpid(),),
-                                     env={"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
-    return list(executor.map(fn, *zip(*jobs, strict=True)))
-
-
 class ArimaForecaster:
     """ARIMA per series and target feature (see the module docstring)."""
 
@@ -250,8 +219,9 @@ class ArimaForecaster:
             rows = np.flatnonzero(origins[:, 0] == s)
             jobs.append((s, rows[np.argsort(origins[rows, 1], kind="stable")]))
         keys = {s: [(str(data.series[s]), str(f)) for f in data.target_features] for s, _ in jobs}
-        results = _map(_series_job, [(data.y[s], origins[rows, 1], H, int(task.train_end[s]), self.options,
-                                      [self.fits.get(k, {}) for k in keys[s]]) for s, rows in jobs], self.options.n_jobs)
+        results = map_series(_series_job, [(data.y[s], origins[rows, 1], H, int(task.train_end[s]), self.options,
+                                            [self.fits.get(k, {}) for k in keys[s]]) for s, rows in jobs],
+                             n_jobs=self.options.n_jobs, labels=[str(data.series[s]) for s, _ in jobs])
         for (s, rows), (m, q, fits, persist) in zip(jobs, results, strict=True):
             mean[rows], quant[rows] = m, q
             for key, used, flags in zip(keys[s], fits, persist.T, strict=True):

@@ -19,7 +19,8 @@ class ArimaOptions(BaseModel):
         description="Re-select the order and re-estimate whenever a series' observed history has grown by this "
                     "fraction since the last selection (0: at every origin, the expensive gold standard; None: "
                     "select once on the training part). In between, origins extend the filtered state.")
-    n_jobs: int = Field(default=1, ge=-1, description="Processes over series (loky), never more than series; "
+    n_jobs: int = Field(default=1, ge=-1, description="Processes over series (loky), never more than series; a "
+                                                      "Dask cluster (--dask) replaces them; "
                                                       "-1: all cores.")
 
     @field_validator("n_jobs")

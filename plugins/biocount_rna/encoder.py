@@ -17,11 +17,12 @@ import numpy as np
 from biocount import BiocountInputError, ModalityData
 from biocount.contract import cube
 from biocount.encoding import PCA, check_counts, is_single_cell, matrix, train_mask
-from biocount.pseudobulk import aggregate
+from biocount.pseudobulk import aggregate, group_names
 
 from .options import RnaOptions
 
 CELL_TYPE_KEYS = ("cell_type", "celltype", "cell_types", "CellType")
+COUNTS_HINT = "the rna encoder needs raw counts: pass its layer as 'layer', or map this modality to the 'tabular' encoder"
 
 
 class RnaEncoder:
@@ -38,21 +39,25 @@ class RnaEncoder:
         return key
 
     def _bulk(self, adata, train=None):
-        """Counts per (series, time), cells per type, and which bulk rows are training rows."""
+        """Counts per (series, time), cells per type, and which bulk rows are training rows. Single cells
+        are summed in one pass over the file (backed or Dask: chunk by chunk, counts checked per chunk)."""
         if "time" not in adata.obs:
             raise BiocountInputError("rna: the modality has no time column; it needs one row per cell or "
                                      "per (series, time)")
-        X = matrix(adata, self.options.layer, "rna")
-        check_counts(X, "rna", "the rna encoder needs raw counts: pass its layer as 'layer', "
-                               "or map this modality to the 'tabular' encoder")
         mask = train_mask(adata, train)
-        key = self._cell_type_key(adata)
         if is_single_cell(adata):
-            bulk = aggregate(adata, groupby=key, layer=self.options.layer)
-            trained = aggregate(adata[mask], layer=self.options.layer).obs_names
-            is_train = bulk.obs_names.isin(trained)
+            if self.options.layer is not None and self.options.layer not in adata.layers:
+                matrix(adata, self.options.layer, "rna")  # its one-line error
+            key = self._cell_type_key(adata)
+            if getattr(self, "_summed", (None,))[0] is not adata:  # fit then transform: one pass over the cells
+                self._summed = (adata, aggregate(adata, groupby=key, layer=self.options.layer,
+                                                 check=lambda block: check_counts(block, "rna", COUNTS_HINT)))
+            bulk = self._summed[1]
+            is_train = bulk.obs_names.isin(group_names(adata.obs["series"][mask], adata.obs["time"][mask]))
             celltypes = bulk.obsm.get(f"n_cells_by_{key}") if key else None
             return np.asarray(bulk.X), bulk.obs, is_train, celltypes
+        X = matrix(adata, self.options.layer, "rna")
+        check_counts(X, "rna", COUNTS_HINT)
         dense = X.toarray() if hasattr(X, "toarray") else X
         return dense, adata.obs[["series", "time"]], mask, None
 
@@ -82,6 +87,7 @@ class RnaEncoder:
         if not hasattr(self, "genes_"):
             raise BiocountInputError("rna: transform() called before fit()")
         counts, obs, _, celltypes = self._bulk(adata)
+        self._summed = None  # holds the cells' AnnData: let it go
         if list(adata.var_names[self.genes_]) != list(self.gene_names_):
             raise BiocountInputError("rna: the genes differ from those seen in fit(); use the same var_names")
         size = self._size_factors(np.nansum(counts, axis=1))
