@@ -91,6 +91,17 @@ def test_dask_option_is_checked_and_never_loaded_at_start_up(tmp_path):
     assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
 
 
+def test_an_unreachable_scheduler_is_one_clear_line(monkeypatch):
+    from biocount import parallel
+
+    monkeypatch.setattr(parallel, "CONNECT_TIMEOUT", "1s")
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "tcp://127.0.0.1:9")  # discard port: nobody listens
+    with pytest.raises(bc.BiocountInputError, match=r"--dask tcp://127.0.0.1:9: no Dask scheduler answers there"):
+        with parallel.dask_cluster("auto"):
+            pass
+    assert parallel.active_client() is None
+
+
 def test_dask_is_refused_under_torchrun(monkeypatch, tmp_path):
     from biocount.engine import run, validated
 

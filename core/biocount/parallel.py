@@ -24,6 +24,7 @@ _CLIENT: ContextVar[Any] = ContextVar("biocount_dask_client", default=None)
 # Chunks of series, not one task per tiny series (Dask costs ~1 ms per task), yet enough per worker that
 # a slow series does not leave the others idle at the end: 2,000 series on 2 workers -> 100 tasks of 20.
 TASKS_PER_WORKER = 50
+CONNECT_TIMEOUT = "30s"  # to reach a running scheduler (--dask tcp://...)
 RETRIES = 2  # a task whose worker died (or that raised) runs again this many times before the run stops
 SPEC = re.compile(r"^(local(:[1-9]\d*)?|auto|(tcp|tls|ucx|inproc)://\S+)$")
 _ONE_THREAD = False  # this process (a Dask worker) has its BLAS / OpenMP held to one thread
@@ -76,7 +77,7 @@ def dask_cluster(spec: str | None, *, log: Callable[[str], None] = lambda msg: N
             log(f"Dask: a local cluster of {n} worker processes")
         else:
             try:
-                client = stack.enter_context(distributed.Client(address or spec, timeout="30s"))
+                client = stack.enter_context(distributed.Client(address or spec, timeout=CONNECT_TIMEOUT))
             except (OSError, TimeoutError) as exc:
                 raise BiocountInputError(f"--dask {address or spec}: no Dask scheduler answers there ({exc}); "
                                          "start one (dask scheduler) or use --dask local") from None
