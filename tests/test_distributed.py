@@ -240,3 +240,12 @@ def test_lazy_zarr_pseudobulk_on_the_cluster_equals_in_memory(tmp_path):
     with dask_cluster("local:2"):
         out = aggregate(read(tmp_path / "cells.zarr")["cells"], chunk_size=500)
     np.testing.assert_array_equal(out.X, aggregate(cells).X)
+
+
+def test_a_folder_that_is_not_a_zarr_store_is_one_clear_line(tmp_path):
+    from biocount.readers import read
+
+    (tmp_path / "cells.zarr").mkdir()
+    (tmp_path / "cells.zarr" / "notes.txt").write_text("not a store")
+    with pytest.raises(bc.BiocountInputError, match=r"cells.zarr: not a readable AnnData .zarr store"):
+        read(tmp_path / "cells.zarr")

@@ -40,7 +40,10 @@ CHUNK_ROWS = 100_000  # cells read at a time from a backed file or a Dask store:
 
 def group_names(series: np.ndarray, times: np.ndarray) -> pd.Index:
     """The names :func:`aggregate` gives its rows (``series@time``), for any subset of cells."""
-    _, groups = group_codes(np.asarray(series), np.asarray(times, dtype=float))
+    return _names(group_codes(np.asarray(series), np.asarray(times, dtype=float))[1])
+
+
+def _names(groups: pd.DataFrame) -> pd.Index:
     return pd.Index([f"{s}@{t:g}" for s, t in zip(groups["series"], groups["time"], strict=True)])
 
 
@@ -95,7 +98,7 @@ def aggregate(
         total = _sums(X, codes, len(groups), chunk_size or (CHUNK_ROWS if adata.isbacked else adata.n_obs), check)
     obs = groups.copy()
     obs["n_cells"] = np.bincount(codes, minlength=len(groups))
-    obs.index = [f"{s}@{t:g}" for s, t in zip(obs["series"], obs["time"], strict=True)]
+    obs.index = _names(obs)
     out = ad.AnnData(X=total, obs=obs, var=adata.var[[]].copy())
     if groupby is not None:
         kinds = pd.Categorical(adata.obs[groupby])

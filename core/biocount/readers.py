@@ -95,6 +95,14 @@ def in_memory_bytes() -> int:
     return int(float(os.environ.get("BIOCOUNT_IN_MEMORY_MB", "2048")) * 2**20)
 
 
+def _read_zarr(path: Path) -> Any:
+    try:
+        return _read_store(path, "zarr")
+    except Exception as exc:  # zarr / anndata raise many types on a folder that is not an AnnData store
+        raise BiocountInputError(f"{path}: not a readable AnnData .zarr store ({type(exc).__name__}: {exc}); "
+                                 "write it with AnnData.write_zarr") from None
+
+
 def _read_store(path: Path, kind: str) -> Any:
     """A store read lazily: ``obs`` and ``var`` in memory, the matrices as Dask arrays read in chunks
     where they are used (the rna encoder's pseudobulk). Without Dask: anndata's backed mode for .h5ad
@@ -351,7 +359,7 @@ def read(path: str | Path, *, time_key: str | None = None, series_key: str | Non
         elif name.endswith(".h5ad"):
             data = {modality or path.name.split(".")[0]: _read_hdf5(path, "h5ad")}
         elif name.rstrip("/").endswith(".zarr") and path.is_dir():
-            data = {modality or path.name.split(".")[0]: _read_store(path, "zarr")}
+            data = {modality or path.name.split(".")[0]: _read_zarr(path)}
         elif name.endswith(TABLE_SUFFIXES):  # already canonical
             data = read_table(path, time_key=time_key, series_key=series_key, modality=modality)
             time_key = series_key = None
