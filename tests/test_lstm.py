@@ -101,10 +101,30 @@ def test_shapes(cell, mods, n_static):
     assert out.shape == (8, 3, 5, 2)
 
 
-def test_residual_head_starts_at_persistence():
-    model = MultiModalLSTM(modalities={"a": 3}, n_static=0, n_targets=2, horizon=4, hidden=5)
+@pytest.mark.parametrize("lag_steps", [0, 6])
+def test_residual_head_starts_at_persistence(lag_steps):
+    model = MultiModalLSTM(modalities={"a": 3}, n_static=0, n_targets=2, horizon=4, hidden=5, lag_steps=lag_steps)
     model.zero_head()
     assert torch.count_nonzero(model({"a": torch.randn(3, 6, 3)})) == 0
+
+
+def test_the_lag_head_reads_one_step_directly():
+    """A lag head whose only weight links step 2 of the lookback to the forecast: changing that step moves the
+    forecast by exactly weight x change (through the adapter's output), other steps only through the LSTM."""
+    torch.manual_seed(0)
+    model = MultiModalLSTM(modalities={"a": 1}, n_static=0, n_targets=1, horizon=1, hidden=4, adapter_dim=2,
+                           adapters=False, lag_steps=4, dropout=0.0).eval()
+    model.zero_head()  # the LSTM's head silent: the forecast is the lag head alone
+    with torch.no_grad():
+        model.lag_head.weight.zero_()
+        model.lag_head.weight[0, 2] = 3.0  # steps x channels flattened: step 2, channel 0
+    x = torch.zeros(1, 4, 1)
+    with torch.no_grad():
+        assert float(model({"a": x})) == 0.0
+        x[0, 2, 0] = 0.5
+        assert float(model({"a": x})) == pytest.approx(1.5)
+        x[0, 2, 0], x[0, 1, 0] = 0.0, 7.0
+        assert float(model({"a": x})) == 0.0
 
 
 # -- losses against independent references ----------------------------------------------------------
@@ -172,7 +192,8 @@ def test_same_seed_same_predictions_other_seed_differs(demo_aligned):
     assert not np.array_equal(p1, p3)
 
 
-@pytest.mark.parametrize("options", [{"cell": "peephole"}, {"loss": "gaussian"}, {"members": 2}])
+@pytest.mark.parametrize("options", [{"cell": "peephole"}, {"loss": "gaussian"}, {"members": 2},
+                                     {"regular_history": False, "lag_head": False}])
 def test_save_and_load_give_identical_predictions(demo_aligned, tmp_path, options):
     task = make_task(demo_aligned)
     f = LSTMForecaster(LSTMOptions(**{**FAST, **options})).fit(task)

@@ -237,7 +237,7 @@ def test_short_series_get_a_shorter_default_lookback_with_a_note(shared_data, tm
                     "--modalities", "mRNA=tabular", "--models", "lstm,naive", "--out", out, "--quiet",
                     "--config", fast_config)
     assert result.exit_code == 0, result.output
-    assert "lstm: lookback 3 (not 8)" in result.output
+    assert "lstm: lookback 3 (not 12)" in result.output
     assert json.loads((out / "run.json").read_text())["forecasters"]["lstm"]["lookback"] == 3
 
 

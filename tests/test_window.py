@@ -74,15 +74,66 @@ def test_scalers_apply_per_series_and_per_feature(study):
     np.testing.assert_allclose(w.last[0, 0], (40 - 10) / 5)
 
 
-def test_windows_only_read_the_past(study):
+def test_history_at_regular_times_by_hand(study):
+    """every=1: a's history at days 2, 3, 4, 5 before its origin (grid 4, day 5). r was measured on days 1
+    (0.5), 4 (2.0) and 7 (3.0): days 2 and 3 lie between the first two, days 4 and 5 after day 4, and day 7
+    is after the origin, so they hold 2.0 (carried, not interpolated towards a future value)."""
+    w = make_windows(study, np.array([[0, 4], [0, 1]]), lookback=4, horizon=1, scaler=identity(study), every=1.0)
+    np.testing.assert_allclose(w.inputs["r"][0, :, 0], [1.0, 1.5, 2.0, 2.0])
+    np.testing.assert_allclose(w.inputs["r"][0, :, 1], [0, 0, 1, 0])  # an observation within half a day
+    np.testing.assert_allclose(w.inputs["r"][0, :, 2], np.log1p([1, 2, 0, 1]))  # days since the last one
+    np.testing.assert_allclose(w.inputs["p"][0, :, 0], [2 + 2 / 3, 2 + 4 / 3, 4, 5])  # the target too
+    np.testing.assert_allclose(w.inputs[TIME][0, :, 0], np.log1p([1, 1, 1, 1]))
+    # the origin at day 1: days -2 and -1 lie before the grid, day 0 before r's first observation: empty
+    np.testing.assert_allclose(w.inputs["r"][1, :, 0], [0, 0, 0, 0.5])
+    np.testing.assert_allclose(w.inputs["r"][1, :, 1], [0, 0, 0, 1])
+
+
+def test_history_at_regular_times_matches_interpolating_each_window_by_hand():
+    """Random irregular grids and gaps: every window equals np.interp over the observations up to its
+    origin (carried flat after the last one, empty before the first), computed one window at a time."""
+    rng = np.random.default_rng(3)
+    times = np.cumsum(rng.choice([0.5, 1.0, 1.0, 2.0, 3.0], size=25))
+    S, T = 4, times.size
+    observed = rng.random((S, T)) < 0.6
+    raw = rng.normal(size=(S, T, 2)).astype(np.float32)
+    idx = np.where(observed, np.arange(T)[None], -1)
+    np.maximum.accumulate(idx, axis=1, out=idx)
+    filled = np.where((idx >= 0)[..., None], np.take_along_axis(raw, np.maximum(idx, 0)[..., None], axis=1), np.nan)
+    gap = np.where(idx >= 0, times[None] - times[np.maximum(idx, 0)], np.inf).astype(np.float32)
+    y = np.where(observed, raw[..., 0], np.nan)[..., None]
+    inputs = {"p": AlignedInput(np.array(["P1"]), filled[..., :1].copy(), observed, gap, {}),
+              "r": AlignedInput(np.array(["R1", "R2"]), filled.astype(np.float32), observed, gap, {})}
+    data = Aligned(target="p", series=np.array(list("abcd")), times=times, present=observed, y=y,
+                   target_features=np.array(["P1"]), inputs=inputs, target_index=np.array([0]))
+    origins = np.array([(s, t) for s in range(S) for t in range(T)])
+    every, L = 1.5, 6
+    w = make_windows(data, origins, lookback=L, horizon=1, scaler=SeriesScaler(np.zeros((S, 1), np.float32),
+                     np.ones((S, 1), np.float32)), every=every)
+    for i, (s, t) in enumerate(origins):
+        q = times[t] - every * np.arange(L - 1, -1, -1)
+        known = observed[s, : t + 1]
+        for f in range(2):
+            if not known.any():
+                expect = np.zeros(L)
+            else:
+                kt, kv = times[: t + 1][known], raw[s, : t + 1, f][known]
+                expect = np.where(q < kt[0], 0.0, np.interp(q, kt, kv))
+            np.testing.assert_allclose(w.inputs["r"][i, :, f], expect, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("every", [None, 1.0])
+def test_windows_only_read_the_past(study, every):
     """Truncation: changing every value after an origin leaves its history channels unchanged."""
     origins = np.array([[0, 2], [1, 2]])
-    before = make_windows(study, origins, lookback=3, horizon=2, scaler=identity(study), window_norm=True)
+    before = make_windows(study, origins, lookback=3, horizon=2, scaler=identity(study), window_norm=True,
+                          every=every)
     later = study.y.copy()
     later[:, 3:] = 99.0
     for m in study.inputs.values():
         m.values[:, 3:] = 99.0
-    after = make_windows(study, origins, lookback=3, horizon=2, scaler=identity(study), window_norm=True)
+    after = make_windows(study, origins, lookback=3, horizon=2, scaler=identity(study), window_norm=True,
+                         every=every)
     for name in before.inputs:
         np.testing.assert_array_equal(before.inputs[name], after.inputs[name])
     np.testing.assert_array_equal(before.center, after.center)

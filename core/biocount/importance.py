@@ -89,11 +89,13 @@ class Attributions:
     """Integrated-gradient attributions of one forecaster on the test origins (:mod:`biocount.attribution`).
 
     ``abs[modality]`` is the mean |IG| over windows, shaped (horizon, target, lookback step, feature);
-    ``days`` (horizon, lookback step) the mean days from each input step to the forecast's target time.
+    ``days`` (horizon, lookback step) the mean days from each input step to the forecast's target time
+    (input steps lie ``every`` days apart when the model reads its history at regular times, else on
+    the grid).
     """
 
     def __init__(self, raw: dict[str, Any], *, data: Any, targets: np.ndarray, origins: np.ndarray,
-                 lookback: int, horizon: int, steps: int) -> None:
+                 lookback: int, horizon: int, steps: int, every: float | None = None) -> None:
         self.abs, self.static_abs = raw["abs"], raw["static_abs"]
         self.features = {n: np.asarray(data.inputs[n].features).astype(str) for n in self.abs}
         self.static_names = None if data.static_names is None else np.asarray(data.static_names).astype(str)
@@ -102,7 +104,10 @@ class Attributions:
         t = origins[:, 1]
         future = data.extended_times(horizon)
         target_time = future[t[:, None] + np.arange(1, horizon + 1)[None, :]]  # (N, H)
-        step_time = data.times[np.clip(t[:, None] + self.offsets[None, :], 0, None)]  # (N, L)
+        if every is None:
+            step_time = data.times[np.clip(t[:, None] + self.offsets[None, :], 0, None)]  # (N, L)
+        else:
+            step_time = data.times[t][:, None] + every * self.offsets[None, :]
         self.days = (target_time[:, :, None] - step_time[:, None, :]).mean(0)  # (H, L)
         delta, total = raw["delta"], raw["total"]
         self.completeness = float(np.max(np.abs(total - delta)) / max(float(np.max(np.abs(delta))), 1e-12))
@@ -170,4 +175,4 @@ def attributions(bt: Any, name: str, *, steps: int = 16, max_windows: int = 256,
     targets = np.unique(np.linspace(0, F - 1, min(F, max_targets)).round().astype(int))
     raw = model.attribute(task, origins, targets=targets, steps=steps)
     return Attributions(raw, data=task.data, targets=targets, origins=origins, lookback=model.lookback,
-                        horizon=model.horizon, steps=steps)
+                        horizon=model.horizon, steps=steps, every=getattr(model, "step", None))

@@ -6,6 +6,11 @@
     shared LSTM (standard: torch.nn.LSTM / peephole: the seed's cell)
     [last hidden state, horizon one-hot, log1p(days ahead)] --Linear--> (B, H, F [, 2])
                                                              one head shared by every horizon
+  + every step's fused adapter output (B, L * d * M) --Linear--> (B, H, F [, 2])   the lag head
+
+The lag head (LSTNet's linear "highway", Lai et al. 2018) reads each lookback step directly: a response
+at a fixed delay is one weight there, where the LSTM would have to learn to carry the input that many
+steps (and on a few hundred windows learns to read the latest step instead).
 
 With ``residual=True`` the head predicts the change from each target's last observed value, and
 starts at zero, so an uninformed model forecasts persistence, not noise. See docs/model.md.
@@ -187,7 +192,7 @@ class MultiModalLSTM(nn.Module):
     def __init__(self, *, modalities: dict[str, int], n_static: int, n_targets: int, horizon: int,
                  hidden: int = 32, layers: int = 1, dropout: float = 0.1, adapter_dim: int = 16,
                  cell: str = "standard", outputs_per_target: int = 1, target: str | None = None,
-                 modality_dropout: float = 0.0, adapters: bool = True) -> None:
+                 modality_dropout: float = 0.0, adapters: bool = True, lag_steps: int = 0) -> None:
         super().__init__()
         self.names = list(modalities)
         self.target, self.modality_dropout = target, modality_dropout
@@ -210,6 +215,11 @@ class MultiModalLSTM(nn.Module):
         self.drop = nn.Dropout(dropout)
         # one head shared by all horizons; it sees which horizon it serves and how many days ahead it lies
         self.head = nn.Linear(hidden + horizon + 1, n_targets * outputs_per_target)
+        self.lag_steps = lag_steps
+        self.lag_head = nn.Linear(lag_steps * fused, horizon * n_targets * outputs_per_target) if lag_steps else None
+        if self.lag_head is not None:  # starts silent: the network begins as the LSTM alone
+            nn.init.zeros_(self.lag_head.weight)
+            nn.init.zeros_(self.lag_head.bias)
 
     def zero_head(self) -> None:
         """Start from a zero change: with a residual head the first forecast is persistence."""
@@ -237,4 +247,7 @@ class MultiModalLSTM(nn.Module):
         which = torch.eye(H, device=last.device, dtype=last.dtype).expand(B, H, H)
         days = torch.log1p(ahead.clamp(min=0)).unsqueeze(-1) if ahead is not None else last.new_zeros(B, H, 1)
         features = torch.cat([last.unsqueeze(1).expand(B, H, -1), which, days.to(last.dtype)], dim=-1)
-        return self.head(features).view(B, H, self.n_targets, self.k)
+        out = self.head(features).view(B, H, self.n_targets, self.k)
+        if self.lag_head is not None:  # windows always hold lag_steps steps (the forecaster's lookback)
+            out = out + self.lag_head(fused.reshape(B, -1)).view(B, H, self.n_targets, self.k)
+        return out

@@ -3,6 +3,11 @@
 Per series and target feature, the target is scaled by the mean and standard deviation of its
 values up to ``train_end`` (per-series scaling fitted on the training part). Inputs per modality are
 three kinds of channel: values (NaN -> 0), the observed flag and log1p of the time gap.
+
+History is read either at the grid's own steps, or (``every=``) at regular times ``t0 - k * step``
+before each origin ``t0``, values linearly interpolated between the observations around each time and
+never past the origin: on an irregular grid a fixed delay (protein follows its mRNA by 4 days) is then
+the same lookback step at every origin, not a different one wherever a weekend was skipped.
 """
 
 from __future__ import annotations
@@ -134,15 +139,54 @@ def _normalise(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return (v - center[:, None]) / spread[:, None], center, spread
 
 
+def _at_grid(values: np.ndarray, mod, s: np.ndarray, hist: np.ndarray):
+    """History at the grid's own steps: values, observed flag and time since the last observation."""
+    v = _gather(values, s, hist, np.nan)
+    obs = _gather(mod.observed.astype(np.float32), s, hist, 0.0)
+    return v, obs, _gather(mod.gap, s, hist, np.inf)
+
+
+def _at_times(values: np.ndarray, mod, s: np.ndarray, t: np.ndarray, times: np.ndarray, lookback: int,
+              step: float):
+    """History at ``times[t] - k * step`` (k = lookback-1 .. 0): each value interpolated linearly between
+    the latest observation at or before that time and the next one, if that next one is known by the
+    origin ``t`` (else carried forward), so nothing after an origin is read. Observed flag: an
+    observation lies within half a step; gap: time since the latest observation."""
+    T = times.size
+    q = times[t][:, None] - step * np.arange(lookback - 1, -1, -1)[None, :]  # (N, L)
+    pos = np.searchsorted(times, q, side="right") - 1  # grid point at or before each time
+    seen = np.where(np.isfinite(mod.gap), times[None, :] - mod.gap, -np.inf)  # (S, T) when the value was measured
+    fresh = np.concatenate([np.isfinite(seen[:, :1]), seen[:, 1:] > seen[:, :-1]], axis=1)
+    nxt = np.where(fresh, np.arange(T)[None, :], T)  # the first grid point after each with a newer value
+    nxt = np.minimum.accumulate(nxt[:, ::-1], axis=1)[:, ::-1]
+    nxt = np.concatenate([nxt[:, 1:], np.full((nxt.shape[0], 1), T)], axis=1)
+    ok = pos >= 0
+    p = np.maximum(pos, 0)
+    S = s[:, None]
+    a, n = np.where(ok, seen[S, p], -np.inf), nxt[S, p]
+    use = ok & (n <= t[:, None])  # the next value is known by the origin
+    b = seen[S, np.minimum(n, T - 1)]
+    between = use & np.isfinite(a) & (b > a)
+    with np.errstate(invalid="ignore"):  # inf - inf where a modality was never measured: masked by `between`
+        w = np.where(between, np.clip((q - a) / np.where(between, b - a, 1.0), 0.0, 1.0), 0.0)
+    va = np.where(ok[..., None], values[S, p], np.nan)
+    vb = values[S, np.minimum(n, T - 1)]
+    v = np.where(np.isnan(vb), va, va + w[..., None] * (vb - va))
+    since = q - a  # inf before the first observation
+    obs = (since < step / 2) | (use & (b - q < step / 2))
+    return v, obs.astype(np.float32), np.where(ok, since, np.inf)
+
+
 def make_windows(data: Aligned, origins: np.ndarray, *, lookback: int, horizon: int, scaler: SeriesScaler,
                  inputs_scaler: InputScaler | None = None, target_until: np.ndarray | None = None,
-                 window_norm: bool = False) -> Windows:
+                 window_norm: bool = False, every: float | None = None) -> Windows:
     """Cut windows at ``origins`` ((N, 2) series and grid index).
 
     ``target_until[s]`` masks targets after that grid index (training windows must not see
     validation or test targets). ``window_norm`` normalises every value channel per window
     (:func:`_normalise`); targets and the last value are then in the target window's units, and
-    ``center`` / ``spread`` hold the way back. Built with array indexing: no Python loop over windows.
+    ``center`` / ``spread`` hold the way back. ``every``: read the history at regular times, this far apart (module
+    docstring). Built with array indexing: no Python loop over windows.
     """
     s, t = origins[:, 0], origins[:, 1]
     hist = t[:, None] + np.arange(-lookback + 1, 1)[None, :]  # (N, L)
@@ -155,15 +199,16 @@ def make_windows(data: Aligned, origins: np.ndarray, *, lookback: int, horizon: 
         if name == data.target:  # the target's own history is scaled like the target
             values = np.array(values, dtype=np.float32)
             values[..., data.target_index] = scaler.scale(mod.values[..., data.target_index], np.arange(values.shape[0]))
-        v = _gather(values, s, hist, np.nan)
+        if every is None:
+            v, obs, gap = _at_grid(values, mod, s, hist)
+        else:
+            v, obs, gap = _at_times(values, mod, s, t, data.times, lookback, every)
         if window_norm:
             v, c, d = _normalise(v)
             if name == data.target:
                 center, spread = c[:, data.target_index], d[:, data.target_index]
         v = np.nan_to_num(v, nan=0.0)
-        obs = _gather(mod.observed.astype(np.float32), s, hist, 0.0)[..., None]
-        gap = np.log1p(np.minimum(_gather(mod.gap, s, hist, np.inf), GAP_CAP))[..., None]
-        blocks = [v, obs, gap]
+        blocks = [v, obs[..., None], np.log1p(np.minimum(gap, GAP_CAP))[..., None]]
         if window_norm and name == data.target:  # the level and spread removed, kept as inputs: where a
             L = hist.shape[1]  # series sits in its cycle matters (hare-lynx), a shift may not (chemostats)
             blocks += [np.repeat(center[:, None], L, axis=1), np.repeat(np.log(spread)[:, None], L, axis=1)]
@@ -172,7 +217,8 @@ def make_windows(data: Aligned, origins: np.ndarray, *, lookback: int, horizon: 
     # head learns how far ahead each horizon lies (the sampling schedule is known in advance)
     step = np.diff(data.times, prepend=data.times[0]).astype(np.float32)[:, None]  # (T, 1)
     step_all = np.broadcast_to(step[None], (data.y.shape[0],) + step.shape)
-    inputs[TIME] = np.log1p(_gather(step_all, s, hist, 0.0)).astype(np.float32)
+    inputs[TIME] = np.log1p(_gather(step_all, s, hist, 0.0) if every is None
+                            else np.full(hist.shape + (1,), every)).astype(np.float32)
     future = data.extended_times(horizon)
     days_ahead = (future[np.clip(ahead, 0, None) + 0] - data.times[t][:, None]).astype(np.float32)
     y_raw = _gather(data.y, s, ahead, np.nan)  # (N, H, F)

@@ -27,7 +27,7 @@ from biocount.window import TIME, InputScaler, SeriesScaler, Windows, make_windo
 
 from .lstm_options import LSTMOptions
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: lag head and regular-time history (older checkpoints lack both)
 SMALL_MODEL = 64 * 128  # hidden x batch size up to which one torch thread is the automatic choice
 # Training windows from which --dask trains the seed-ensemble members on the workers: below it a member
 # trains in about a second, less than a worker's first torch import (the demo: 2.4 s here, 3.8 s on Dask)
@@ -128,7 +128,7 @@ class LSTMForecaster:
             n_static=len(sig["static_names"]), n_targets=len(sig["target_features"]), horizon=self.horizon,
             hidden=o.hidden, layers=o.layers, dropout=o.dropout, adapter_dim=o.adapter_dim, cell=o.cell,
             outputs_per_target=2 if o.loss == "gaussian" else 1, target=sig["target"],
-            modality_dropout=o.modality_dropout, adapters=o.adapters,
+            modality_dropout=o.modality_dropout, adapters=o.adapters, lag_steps=self.lookback if o.lag_head else 0,
         )
         self.dispersion = Dispersion(len(sig["target_features"])) if o.loss == "negbin" else None
 
@@ -200,6 +200,7 @@ class LSTMForecaster:
         self._check(task)
         self.notes = []
         self.horizon, self.lookback = task.horizon, self._lookback(task)
+        self.step = _regular_step(data.times, task.train_end) if o.regular_history else None
         self.device = resolve_device(o.device)
         seed = task.seed if o.seed is None else o.seed
         torch.manual_seed(seed)
@@ -211,14 +212,16 @@ class LSTMForecaster:
                                      "the training part has an observed target; shorten --horizon or widen training")
         train = _tensors(make_windows(data, train_origins, lookback=self.lookback, horizon=task.horizon,
                                       scaler=self.scaler, inputs_scaler=self.inputs_scaler,
-                                      target_until=task.train_end, window_norm=o.scaling == "window"), self.device)
+                                      target_until=task.train_end, window_norm=o.scaling == "window",
+                                      every=self.step), self.device)
         self.train_windows = train_origins.shape[0]
         self.batch_size, self.lr = self._batch_policy(self.train_windows)
         val = None
         if task.val_origins.shape[0] and o.patience is not None:
             val = _tensors(make_windows(data, task.val_origins, lookback=self.lookback, horizon=task.horizon,
                                         scaler=self.scaler, inputs_scaler=self.inputs_scaler,
-                                        target_until=task.val_end, window_norm=o.scaling == "window"), self.device)
+                                        target_until=task.val_end, window_norm=o.scaling == "window",
+                                        every=self.step), self.device)
             # early stopping reads the validation MSE on the scale it will be scored on (the encoder's), not
             # per-series standardised units: a series whose feature was flat in its context (a species not
             # yet arrived) would otherwise blow its scaled errors up 1000-fold and drown every other series
@@ -412,7 +415,8 @@ class LSTMForecaster:
         self._check_signature(task.data)
         origins = np.asarray(origins, dtype=int).reshape(-1, 2)
         w = make_windows(task.data, origins, lookback=self.lookback, horizon=self.horizon, scaler=self.scaler,
-                         inputs_scaler=self.inputs_scaler, window_norm=self.options.scaling == "window")
+                         inputs_scaler=self.inputs_scaler, window_norm=self.options.scaling == "window",
+                         every=self.step)
         batch = _tensors(w, self.device)
         outs = [self._with_state(st, lambda: self._outputs(batch)) for st in self.members]
         first = torch.stack([f for f, _ in outs]).mean(0).cpu().numpy().astype(np.float64)
@@ -439,7 +443,7 @@ class LSTMForecaster:
 
         w = make_windows(task.data, np.asarray(origins, dtype=int).reshape(-1, 2), lookback=self.lookback,
                          horizon=self.horizon, scaler=self.scaler, inputs_scaler=self.inputs_scaler,
-                         window_norm=self.options.scaling == "window")
+                         window_norm=self.options.scaling == "window", every=self.step)
         batch = _tensors(w, self.device)
         channels = {n: len(f) for n, f in self.signature["inputs"].items()}
         parts = []
@@ -486,7 +490,7 @@ class LSTMForecaster:
         """Weights, options, modality and feature names, scalers and the biocount version."""
         torch.save({
             "format": CHECKPOINT_FORMAT, "biocount": __version__, "options": self.options.model_dump(),
-            "horizon": self.horizon, "lookback": self.lookback, "signature": self.signature,
+            "horizon": self.horizon, "lookback": self.lookback, "step": self.step, "signature": self.signature,
             "scaler_mean": torch.as_tensor(self.scaler.mean), "scaler_std": torch.as_tensor(self.scaler.std),
             "inputs_scaler": {n: [torch.as_tensor(m), torch.as_tensor(sd)] for n, (m, sd) in self.inputs_scaler.stats.items()},
             "state": _cpu(self.members[0]), "members": [_cpu(m) for m in self.members],
@@ -506,6 +510,7 @@ class LSTMForecaster:
                                      "checkpoints: retrain, or install the matching biocount")
         self = cls(LSTMOptions(**{**ckpt["options"], "device": device}))
         self.horizon, self.lookback, self.signature = ckpt["horizon"], ckpt["lookback"], ckpt["signature"]
+        self.step = ckpt["step"]
         self.scaler = SeriesScaler(ckpt["scaler_mean"].numpy(), ckpt["scaler_std"].numpy())
         self.inputs_scaler = InputScaler({n: (m.numpy(), sd.numpy()) for n, (m, sd) in ckpt["inputs_scaler"].items()})
         self.device = resolve_device(device)
@@ -522,6 +527,12 @@ def _fit_member(train: dict[str, Any], val: dict[str, Any] | None, forecaster: L
     """One member on a Dask worker: the same code, seed and threads as in the run's own process."""
     with _torch_threads(forecaster._threads()):
         return forecaster._member(train, val, seed, k, lambda *args: None)
+
+
+def _regular_step(times: np.ndarray, train_end: np.ndarray) -> float | None:
+    """The median step of the grid's training part: the spacing of regular-time history (None: one point)."""
+    steps = np.diff(times[: int(train_end.max()) + 1])
+    return float(np.median(steps)) if steps.size else None
 
 
 def _cpu(state: dict[str, Any]) -> dict[str, Any]:

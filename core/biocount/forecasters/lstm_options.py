@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 SEED = {
     "hidden": 50, "layers": 1, "dropout": 0.0, "loss": "mse", "epochs": 100, "batch_size": 32, "lr": 1e-3,
     "weight_decay": 0.0, "patience": None, "clip": None, "residual": False, "scaling": "none",
-    "adapters": False, "modality_dropout": 0.0, "members": 1, "steps_per_epoch": None,
+    "adapters": False, "modality_dropout": 0.0, "members": 1, "steps_per_epoch": None, "lag_head": False,
+    "regular_history": False, "lookback": 8,
 }
 PRESETS: dict[str, dict[str, Any]] = {"default": {}, "seed": SEED}
 
@@ -22,13 +23,22 @@ class LSTMOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     preset: Literal["default", "seed"] = Field(default="default", description="Starting configuration.")
-    lookback: int = Field(default=8, ge=1, description="Grid steps of history the LSTM sees (fewer when the training "
-                                                       "part is shorter, with a note).")
+    lookback: int = Field(default=12, ge=1, description="Steps of history the LSTM sees, regular times (regular_history) "
+                                                        "or grid steps; fewer when the training part is shorter, with a note.")
     hidden: int = Field(default=32, ge=1, le=4096, description="LSTM hidden size (small by default: data are scarce).")
     layers: int = Field(default=1, ge=1, le=8, description="Stacked LSTM layers.")
     dropout: float = Field(default=0.3, ge=0.0, lt=1.0, description="Dropout before the head and between layers.")
     adapter_dim: int = Field(default=32, ge=1, description="Channels each modality adapter projects to.")
     adapters: bool = Field(default=True, description="Per-modality projection + LayerNorm; false concatenates raw inputs.")
+    lag_head: bool = Field(default=True, description="Add a linear read-out of every lookback step to the LSTM's head "
+                                                     "(LSTNet's highway): a delayed response is one weight, not a memory "
+                                                     "the LSTM must learn (docs/model.md).")
+    regular_history: bool = Field(
+        default=True, description="Read each window's history at regular times (the training grid's median step) "
+                                  "before the origin, interpolating between observations, so a fixed delay is the "
+                                  "same lookback step at every origin of an irregular grid (on a regular grid only "
+                                  "unobserved steps change: interpolated, not carried forward). False: the grid's "
+                                  "own steps.")
     cell: Literal["standard", "peephole"] = Field(default="standard",
                                                   description="standard: torch.nn.LSTM (cuDNN / oneDNN); peephole: the seed's cell.")
     loss: Literal["mse", "gaussian", "poisson", "negbin"] = Field(
