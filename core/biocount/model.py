@@ -215,7 +215,6 @@ class MultiModalLSTM(nn.Module):
         self.drop = nn.Dropout(dropout)
         # one head shared by all horizons; it sees which horizon it serves and how many days ahead it lies
         self.head = nn.Linear(hidden + horizon + 1, n_targets * outputs_per_target)
-        self.lag_steps = lag_steps
         self.lag_head = nn.Linear(lag_steps * fused, horizon * n_targets * outputs_per_target) if lag_steps else None
         if self.lag_head is not None:  # starts silent: the network begins as the LSTM alone
             nn.init.zeros_(self.lag_head.weight)
