@@ -98,8 +98,15 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """The published tables in ../shared/data (CI lays shared/ beside the clone)."""
-    assert SHARED.is_dir(), f"{SHARED} is missing: the real-data tests need the shared/ folder beside the repo"
+    """The published tables in ../shared/data. CI lays shared/ beside the clone and requires them (a missing
+    folder fails there); a plain clone without it skips the real-data tests, saying why."""
+    import os
+
+    if not SHARED.is_dir():
+        message = f"{SHARED} is missing: the real-data tests need the shared/ folder beside the repo"
+        if os.environ.get("CI"):
+            pytest.fail(message + " (CI requires it)")
+        pytest.skip(message + " (skipped outside CI)")
     return SHARED
 
 

@@ -112,7 +112,7 @@ CASES = [
      "named for more than one of"),
     ("origins file missing", {}, ["--origins", "nowhere.csv"], {}, "--origins nowhere.csv: no such file"),
     ("origins without columns", {"o.csv": "a,b\n1,2\n"}, ["--origins", "FILE:o.csv"], {},
-     "needs a 'series' and an 'origin' column"),
+     "and an 'origin' column"),
     ("origin not a number", {"o.csv": "series,origin\nD01,soon\n"}, ["--origins", "FILE:o.csv"], {}, "is not a number"),
     ("origin not measured", {"o.csv": "series,origin\nD01,0.123\n"}, ["--origins", "FILE:o.csv"], {},
      "has no measurement at time 0.123"),
@@ -148,7 +148,96 @@ CASES = [
     ("output not biocount's", {"mine/keep.txt": "mine"}, ["--out", "FILE:mine", "--overwrite"], {},
      "was not written by biocount"),
     ("output exists", {"prev/keep.txt": "mine"}, ["--out", "FILE:prev"], {}, "the folder exists; pass --overwrite"),
+    # second round (issue 30): what a fresh hostile pass found
+    ("empty origins file", {"o.csv": ""}, ["--origins", "FILE:o.csv"], {}, "o.csv: the file is empty"),
+    ("origins header only", {"o.csv": "series,origin\n"}, ["--origins", "FILE:o.csv"], {}, "o.csv: lists no origin"),
+    ("test size beyond a test series", {"t.csv": LONG}, ["--data", "FILE:t.csv", "--modalities", "t=tabular",
+                                                         "--split", "series", "--test-size", "30", "--models", "naive"],
+     {}, "--test-size 30 scores more points than it leaves context for (a test series needs at least 33)"),
+    ("replicates without a header", {"t.csv": LONG, "r.csv": "s0,u\ns1,u\n"},
+     ["--data", "FILE:t.csv", "--modalities", "t=tabular", "--replicates", "FILE:r.csv", "--models", "naive"], {},
+     "r.csv has no header: its first line 's0,u' is a mapping; add a header line first, e.g. 'series,unit'"),
+    ("replicate unit that is a series", {"t.csv": LONG, "r.csv": "series,unit\ns0,s1\n"},
+     ["--data", "FILE:t.csv", "--modalities", "t=tabular", "--replicates", "FILE:r.csv", "--models", "naive"], {},
+     "unit 's1' of series 's0' is also a series of the target, so s0 would be averaged into it"),
+    ("link file without a header", {"t.csv": LONG, "m.csv": LONG.replace(",x,", ",m,"), "l.csv": "s0,s0\ns1,s1\n"},
+     ["--data", "FILE:t.csv", "--data", "FILE:m.csv", "--modalities", "t=tabular,m=tabular", "--target", "t",
+      "--link", "m=FILE:l.csv", "--models", "naive"], {}, "l.csv has no header: its first line 's0,s0' is a mapping"),
+    ("period shorter than a time step", {"t.csv": LONG, "m.csv": "series_id,time,feature,value\nc,1,m,1\nc,2,m,2\n"},
+     ["--data", "FILE:t.csv", "--data", "FILE:m.csv", "--modalities", "t=tabular,m=tabular", "--target", "t",
+      "--link", "m=all", "--period", "1e-300", "--models", "naive"], {},
+     "--period 1e-300 is shorter than the smallest step between the target's times (1)"),
+    ("period infinite", {}, ["--link", "rna=all", "--period", "inf"], {}, "period: Input should be a finite number"),
+    ("table size not a number", {"t.csv": LONG}, ["--data", "FILE:t.csv"], {"BIOCOUNT_MAX_TABLE_MB": "abc"},
+     "BIOCOUNT_MAX_TABLE_MB=abc: not a size in MB"),
+    ("table size nan", {"t.csv": LONG}, ["--data", "FILE:t.csv"], {"BIOCOUNT_MAX_TABLE_MB": "nan"},
+     "BIOCOUNT_MAX_TABLE_MB=nan: not a size in MB"),
+    ("table size inf", {"t.csv": LONG}, ["--data", "FILE:t.csv"], {"BIOCOUNT_MAX_TABLE_MB": "inf"},
+     "BIOCOUNT_MAX_TABLE_MB=inf: not a size in MB"),
+    ("dask inproc address", {"t.csv": LONG}, ["--data", "FILE:t.csv", "--modalities", "t=tabular", "--models", "naive",
+                                              "--dask", "inproc://x"], {}, "--dask inproc://x: cannot connect"),
+    ("dask tls without credentials", {"t.csv": LONG}, ["--data", "FILE:t.csv", "--modalities", "t=tabular", "--models",
+                                                       "naive", "--dask", "tls://127.0.0.1:9"], {},
+     "--dask tls://127.0.0.1:9: cannot connect"),
+    ("zarr store with a lost chunk", {"s.zarr": lambda tmp: zarr_without_a_chunk(tmp / "s.zarr")},
+     ["--data", "FILE:s.zarr", "--modalities", "s=tabular"], {}, "s.zarr: X/data is missing 1 of its"),
+    ("sparse cells with indices past the matrix", {"cells.h5ad": lambda tmp: damaged_sparse_h5ad(tmp / "cells.h5ad")},
+     ["--data", "FILE:cells.h5ad", "--modalities", "cells=rna", "--models", "naive"], {},
+     "cells.h5ad: X is a damaged sparse matrix (indices must be < 30); re-export the file"),
+    ("the same read lazily from disk", {"cells.h5ad": lambda tmp: damaged_sparse_h5ad(tmp / "cells.h5ad")},
+     ["--data", "FILE:cells.h5ad", "--modalities", "cells=rna", "--models", "naive"], {"BIOCOUNT_IN_MEMORY_MB": "0"},
+     "the cell matrix is damaged (indices must be < 30); re-export the file"),
+    ("unknown plugin in BIOCOUNT_LOAD_PLUGINS", {}, [], {"BIOCOUNT_LOAD_PLUGINS": "biocount,nosuch"},
+     "BIOCOUNT_LOAD_PLUGINS: 'nosuch' is not an installed plugin distribution (installed: biocount"),
 ]
+
+
+def damaged_sparse_h5ad(path: Path) -> None:
+    """Single cells whose sparse matrix has column indices past its width (it crashed the process: exit 139)."""
+    import warnings
+
+    import anndata as ad
+    import h5py
+    import pandas as pd
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(0)
+    obs = pd.DataFrame({"series": rng.choice(["a", "b", "c"], 600), "time": rng.integers(0, 20, 600) * 1.0},
+                       index=[f"c{i}" for i in range(600)])
+    X = sp.random(600, 30, density=0.3, format="csr", random_state=0, dtype=np.float32)
+    X.data = np.round(X.data * 10) + 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ad.AnnData(X=X, obs=obs).write_h5ad(path)
+    with h5py.File(path, "r+") as f:
+        indices = f["X/indices"][:]
+        indices[::5] = 10**6
+        f["X/indices"][:] = indices
+
+
+def zarr_without_a_chunk(path: Path) -> None:
+    """An AnnData .zarr store (sparse X in several chunks) with one chunk of X/data deleted."""
+    import warnings
+
+    import anndata as ad
+    import pandas as pd
+    import scipy.sparse as sp
+
+    obs = pd.DataFrame({"series": np.repeat(["a", "b"], 20), "time": np.tile(np.arange(20.0), 2)},
+                       index=[f"c{i}" for i in range(40)])
+    X = sp.random(40, 80, density=0.8, format="csr", random_state=0, dtype=np.float32) + sp.eye(40, 80, format="csr")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ad.AnnData(X=sp.csr_matrix(X, dtype=np.float32), obs=obs).write_zarr(path)
+        import zarr
+
+        group = zarr.open(str(path / "X"), mode="r+")
+        values = group["data"][:]
+        del group["data"]
+        group.create_array("data", shape=values.shape, chunks=(500,), dtype=values.dtype)[:] = values
+    chunks = sorted(p for p in (path / "X" / "data").iterdir() if not p.name.startswith("."))
+    assert len(chunks) > 1
+    chunks[0].unlink()
 
 
 def snapshot(root: Path) -> dict[str, str]:
@@ -251,3 +340,64 @@ def test_a_constant_target_is_said_not_scored_silently(tmp_path):
     assert result.exit_code == 0, result.output
     assert "target feature(s) x never change within any series" in result.output
     assert "RuntimeWarning" not in result.output
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["plugins", "new", "a" * 300, "--modality", "lipidomics"], "300 characters; use at most 64"),
+    (["plugins", "disable", "biocount"], "biocount is the host itself (core and the built-in plugins)"),
+    (["plugins", "disable", "lstm"], "'lstm' is not an installed plugin distribution"),
+])
+def test_plugin_commands_bad_input(tmp_path, monkeypatch, args, needle):
+    monkeypatch.chdir(tmp_path)
+    before = snapshot(tmp_path)
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and needle in result.output and "Traceback" not in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1 and snapshot(tmp_path) == before
+
+
+def test_an_edited_checkpoint_is_one_line(tmp_path, demo_modalities):
+    import torch
+
+    from biocount.engine import run, validated
+    from biocount.forecasters.lstm import LSTMForecaster
+
+    config = validated({"modalities": ["rna", "protein"], "models": ["lstm"], "horizon": 1, "quiet": True,
+                        "options": {"lstm": {"epochs": 2, "members": 1, "hidden": 4}, "rna": {"n_top_genes": 5}}})
+    result = run(config, data=demo_modalities)
+    path = tmp_path / "lstm.pt"
+    result.fitted["lstm"].save(path)
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["options"]["hidden"] = -3
+    torch.save(ckpt, path)
+    with pytest.raises(BiocountInputError, match=r"lstm.pt: a damaged or edited biocount checkpoint \(hidden: Input "
+                                                 r"should be greater than or equal to 1\); retrain"):
+        LSTMForecaster.load(path)
+
+
+def test_a_name_that_would_disable_biocount_names_the_distribution(tmp_path, monkeypatch):
+    """Every built-in lives in the biocount distribution: a gate on it names the distribution and the
+    component the run needs, not whichever of its plugins happened to be listed first."""
+    monkeypatch.setenv("BIOCOUNT_LOAD_PLUGINS", "something-else")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["run", "--models", "naive", "--quiet"])
+    assert result.exit_code == 2 and "BIOCOUNT_LOAD_PLUGINS: 'something-else' is not an installed" in result.output
+
+
+def test_a_very_wide_target_is_said_before_the_per_feature_models_start(tmp_path, monkeypatch):
+    """A 100,000-column table as the target made ARIMA fit 300,000 models in silence (> 300 s, no word). The
+    run now says, before fitting, how many per-series-and-feature models that is and how to fit fewer
+    (threshold lowered here so a small table shows it)."""
+    import biocount.engine as engine
+
+    monkeypatch.setattr(engine, "MANY_LOCAL_FITS", 20)
+    header = "series_id,time," + ",".join(f"g{i}" for i in range(10))
+    rows = [f"s{s},{t}," + ",".join(str((i * t + s) % 7 + 1) for i in range(10)) for s in range(3) for t in range(16)]
+    data = write(tmp_path, "wide.csv", "\n".join([header, *rows]) + "\n")
+    result = CliRunner().invoke(cli, ["run", "--data", str(data), "--modalities", "wide=tabular", "--models",
+                                      "naive,arima", "--horizon", "1", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    line = ("arima fits one model per series x target feature: 30 here (3 series x 10 features), which can take "
+            "hours; forecast fewer features with --target wide:F1,F2,... or leave arima out of --models")
+    lines = result.output.splitlines()
+    said = next(i for i, x in enumerate(lines) if line in x)
+    assert said < next(i for i, x in enumerate(lines) if "fitting arima" in x)

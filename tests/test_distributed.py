@@ -169,6 +169,36 @@ def test_torchrun_two_gloo_processes_give_the_single_process_weights(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "run.yaml", "two"]  # rank 1 wrote nothing
 
 
+def test_torchrun_ranks_started_differently_stop_with_one_line(tmp_path):
+    """Rank 1 gets another --seed than rank 0: every rank stops with exit 2 and one line, before any fit,
+    and nothing is written (rank 0 used to write a folder without the LSTM)."""
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
+    script = tmp_path / "launch.py"
+    script.write_text("import os, sys\nfrom biocount.cli import main\n"
+                      "sys.argv = ['biocount', *sys.argv[1:], '--seed', os.environ['RANK']]\nmain()\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
+    proc = subprocess.run([torchrun, "--nproc-per-node", "2", "--master-port", "29519", str(script), "run",
+                           "--models", "lstm", "--quiet", "--out", str(tmp_path / "out")], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    text = proc.stdout + proc.stderr
+    assert "torchrun: rank(s) 1 were started with other options or data than rank 0" in text, text[-3000:]
+    assert "Traceback" not in proc.stdout and not (tmp_path / "out").exists()
+
+
+def test_the_torchrun_backend_follows_the_distributed_forecasters_device():
+    """options: lstm: {device: cpu} trains on the CPU: gloo, whatever the run-wide --device says."""
+    from biocount.engine import _ddp_device, resolve, validated
+    from biocount.plugins import load_host
+
+    host = load_host()
+    for lstm, expected in (({"device": "cpu"}, "cpu"), ({}, "auto"), ({"device": "cuda"}, "cuda")):
+        plan = resolve(validated({"models": ["lstm", "naive"], "device": "auto", "options": {"lstm": lstm}}), host)
+        assert _ddp_device(plan) == expected
+    plan = resolve(validated({"models": ["naive", "arima"]}), host)
+    assert _ddp_device(plan) == "cpu"  # nothing trains across ranks: no GPU backend for it
+
+
 def _cells(n_cells: int = 3000, n_genes: int = 40, seed: int = 1):
     import anndata as ad
     import scipy.sparse as sp

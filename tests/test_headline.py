@@ -48,3 +48,68 @@ def test_no_headline_ensemble_where_validation_is_too_short_said_in_a_note(share
         _run(shared_data / LYNX, val_size=4, ensemble="stack")
     assert _run(shared_data / LYNX, ensemble="none").info["ensembles"] == {}
     assert _run(shared_data / LYNX, models="naive").info["headline"] == "naive"  # nothing to stack
+
+
+def test_mean_combination_significantly_worse_than_a_baseline_falls_back_to_it():
+    """The guard by hand: the equal mean of a far-off member and the baseline is worse than the baseline on
+    every origin, so its DM p is tiny and the weights become the baseline alone, said in the choice."""
+    from biocount.ensemble import guarded
+
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=(60, 2, 1))
+    good, bad = y + rng.normal(0, 0.1, y.shape), y + 3 + rng.normal(0, 0.1, y.shape)
+    w, choices = guarded("mean", [bad, good], y, per="horizon", baselines={1: "naive"})
+    np.testing.assert_array_equal(w, [[0, 1], [0, 1]])
+    assert [c["fallback"] for c in choices] == ["naive", "naive"] and all(c["p"] < 1e-6 for c in choices)
+    w, choices = guarded("mean", [good + 0.01, good], y, per="pooled", baselines={1: "naive"})
+    np.testing.assert_array_equal(w, [0.5, 0.5])  # as good as the baseline: kept
+    assert choices[0]["fallback"] is None
+
+
+def test_shrinkage_is_chosen_by_cross_validation_over_origins():
+    """Two equally good, independent members: the stacked weights of a few points are noise, and CV picks
+    full shrinkage to equal weights. One exact member: no shrinkage, all weight on it."""
+    from biocount.ensemble import shrunk_stack
+
+    rng = np.random.default_rng(1)
+    y = rng.normal(size=200)
+    P = np.stack([y + rng.normal(0, 1, 200), y + rng.normal(0, 1, 200)], axis=1)
+    w, choice = shrunk_stack(P, y, np.arange(200))
+    assert choice["folds"] == 5 and choice["shrink"] > 0 and abs(w[0] - 0.5) < 0.1
+    exact = np.stack([y, y + rng.normal(0, 1, 200)], axis=1)
+    w, choice = shrunk_stack(exact, y, np.arange(200))
+    np.testing.assert_allclose(w, [1, 0], atol=1e-6)
+    # whole origins stay together: 4 points per origin, 10 origins -> folds of 2 origins
+    from biocount.ensemble import _folds
+
+    folds = _folds(np.repeat(np.arange(10), 4))
+    assert len(folds) == 5 and all(f.sum() == 8 for f in folds)
+
+
+def test_modality_views_are_candidates_scored_on_identical_origins_chosen_without_test_points(demo_modalities):
+    """The LSTM on the target alone is a view of the one fitted network: scored on the same origins and
+    points as every forecaster, a member of the headline, and its choice never reads test points."""
+    config = validated({"modalities": ["rna", "protein"], "models": ["lstm", "naive"], "horizon": 2, "quiet": True,
+                        "options": {"lstm": {"epochs": 8, "members": 1, "hidden": 8, "lookback": 4},
+                                    "rna": {"n_top_genes": 8}}})
+    first = run(config, data=demo_modalities)
+    bt = first.backtest
+    assert set(bt.forecasts) == {"lstm", "lstm(protein)", "naive", "ensemble:stack"}
+    w = first.info["ensembles"]["ensemble:stack"]
+    assert w["members"] == ["lstm(protein)", "lstm", "naive"]  # the view, then the full model, then persistence
+    m = first.metrics[first.metrics["scope"] == "overall"].set_index("forecaster")
+    assert m.loc["lstm(protein)", "n"] == m.loc["lstm", "n"] == m.loc["naive", "n"]
+    assert "lstm(protein)" in first.forecasts.columns
+    sets = first.info["modality_sets"]
+    assert [r["modality"] for r in sets] == ["rna"] and len(sets[0]["horizons"]) == 2
+    # scramble every target value after the last validation point: weights and choices are bit-identical
+    cut = float(bt.data.times[int(bt.split.val_end.max())])
+    data = {k: v.copy() for k, v in demo_modalities.items()}
+    later = (data["protein"].obs["time"] > cut).to_numpy()
+    X = np.asarray(data["protein"].X, dtype=float)
+    X[later] = np.random.default_rng(0).permutation(X[later]) * 2 + 5
+    data["protein"].X = X
+    second = run(config, data=data)
+    assert second.info["ensembles"] == first.info["ensembles"]
+    assert second.info["modality_sets"] == first.info["modality_sets"]
+    assert not np.allclose(np.nan_to_num(second.backtest.y_test), np.nan_to_num(bt.y_test))

@@ -376,3 +376,41 @@ def test_large_studies_take_fewer_bigger_steps(demo_aligned, monkeypatch):
     assert big.batch_size == -(-n // 2) and len(steps) == 2 * 2 * big.options.members
     assert big.lr == pytest.approx(small.lr * (big.batch_size / 64) ** 0.5)
     assert big.report()["batch_size"] == big.batch_size and big.report()["train_windows"] == n
+
+
+# -- one network, any input subset ------------------------------------------------------------------
+def test_a_switched_off_modality_is_a_zero_adapter_output():
+    """off={"b"} equals the same network whose adapter b outputs exactly zero (LayerNorm's affine zeroed:
+    GELU(0) = 0), computed independently of the off path."""
+    torch.manual_seed(0)
+    model = MultiModalLSTM(modalities={"a": 3, "b": 4}, n_static=0, n_targets=2, horizon=2, hidden=5,
+                           adapter_dim=3, lag_steps=6, modality_dropout=0.5).eval()
+    torch.nn.init.normal_(model.lag_head.weight)
+    inputs = {"a": torch.randn(7, 6, 3), "b": torch.randn(7, 6, 4)}
+    with torch.no_grad():
+        off = model(inputs, None, torch.rand(7, 2), frozenset({"b"}))
+        silent = MultiModalLSTM(modalities={"a": 3, "b": 4}, n_static=0, n_targets=2, horizon=2, hidden=5,
+                                adapter_dim=3, lag_steps=6).eval()
+        silent.load_state_dict(model.state_dict())
+        silent.adapters["b"].norm.weight.zero_()
+        silent.adapters["b"].norm.bias.zero_()
+        ahead = torch.rand(7, 2)
+        np.testing.assert_allclose(model(inputs, None, ahead, frozenset({"b"})), silent(inputs, None, ahead), atol=1e-6)
+        assert not torch.allclose(off, model(inputs, None, torch.rand(7, 2)))
+
+
+def test_forecasts_without_a_modality_do_not_read_it(demo_aligned):
+    from dataclasses import replace
+
+    task = make_task(demo_aligned)
+    f = LSTMForecaster(LSTMOptions(**FAST)).fit(task)
+    origins = present_origins(demo_aligned, np.full(12, 22), np.full(12, 27))
+    rna = demo_aligned.inputs["rna"]
+    noisy = replace(demo_aligned, inputs=dict(demo_aligned.inputs) | {"rna": replace(
+        rna, values=rna.values + np.random.default_rng(0).normal(0, 3, rna.values.shape))})
+    other = ForecastTask(data=noisy, horizon=2, train_end=task.train_end, val_origins=task.val_origins)
+    kept = ("rna", "rna_celltypes", "genomic")  # every block the rna encoder wrote, and the static genotypes
+    np.testing.assert_array_equal(f.predict(task, origins, without=kept).mean, f.predict(other, origins, without=kept).mean)
+    assert not np.allclose(f.predict(task, origins).mean, f.predict(other, origins).mean)
+    with pytest.raises(BiocountInputError, match="cannot switch off 'protein'.*do without are rna, rna_celltypes, genomic$"):
+        f.predict(task, origins, without=("protein",))

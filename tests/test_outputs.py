@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -197,3 +198,78 @@ def test_arima_workers_die_with_their_parent(tmp_path):
     time.sleep(5)
     alive = [w for w in started if Path(f"/proc/{w}").exists() and Path(f"/proc/{w}/stat").read_text().split()[2] != "Z"]
     assert alive == [], f"workers {alive} outlived their parent by 5 s"
+
+
+def _kill_between_the_renames(out: Path) -> None:
+    """A real process replacing ``out`` with --overwrite, SIGKILLed right after its first rename (the old
+    folder moved aside, the new one not yet in place): the worst moment of the swap."""
+    script = (
+        "import os, signal, sys\nfrom pathlib import Path\nimport biocount.output as o\n"
+        "real = os.rename\ncalls = []\n"
+        "def rename(a, b):\n    real(a, b)\n    calls.append(1)\n"
+        "    if len(calls) == 1: os.kill(os.getpid(), signal.SIGKILL)\n"
+        "o.os.rename = rename\n"
+        "o.write_folder(Path(sys.argv[1]), lambda tmp: (tmp / 'run.json').write_text('new'), overwrite=True)\n")
+    proc = subprocess.run([sys.executable, "-c", script, str(out)], capture_output=True, text=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert not out.exists() and [p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.old-")]
+
+
+def test_a_run_killed_mid_swap_is_restored_at_the_start_of_the_next_run_of_any_kind(tmp_path):
+    data = table(tmp_path / "t.csv")
+    out = tmp_path / "R"
+    first = biocount("run", "--data", data, "--modalities", "t=tabular", "--models", "naive", "--quiet", "--out", out)
+    assert first.wait(timeout=300) == 0, first.stdout.read()
+    kept = (out / "run.json").read_text()
+    _kill_between_the_renames(out)
+    # a run to another --out in the same folder brings R back before it reads anything
+    other = biocount("run", "--data", data, "--modalities", "t=tabular", "--models", "naive", "--out", tmp_path / "S")
+    text = other.stdout.read()
+    assert other.wait(timeout=300) == 0, text
+    lines = text.splitlines()
+    restored = next(i for i, line in enumerate(lines) if "restored" in line)
+    assert restored < next(i for i, line in enumerate(lines) if "reading data" in line)
+    assert f"biocount: restored {out} from the swap of a run killed while replacing it" in lines[restored]
+    assert (out / "run.json").read_text() == kept
+    # the same --out without --overwrite: restored, then refused before any work (exit 2, one line)
+    _kill_between_the_renames(out)
+    again = biocount("run", "--data", data, "--modalities", "t=tabular", "--out", out)
+    text = again.stdout.read()
+    assert again.wait(timeout=60) == 2 and "the folder exists" in text and "reading data" not in text, text
+    assert (out / "run.json").read_text() == kept
+    # biocount report on the missing folder restores it too, then rebuilds its report
+    _kill_between_the_renames(out)
+    rep = biocount("report", out)
+    text = rep.stdout.read()
+    assert rep.wait(timeout=60) == 0 and "restored" in text and (out / "report.html").is_file(), text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["R", "S", "t.csv"]
+
+
+def test_a_planted_symlink_at_a_temporary_path_is_never_followed(tmp_path):
+    """The report's temporary file and report.html itself, and folders planted at the names of a dead run's
+    temporary folders: nothing outside OUT is written, moved or deleted."""
+    data = table(tmp_path / "t.csv")
+    out = tmp_path / "R"
+    first = biocount("run", "--data", data, "--modalities", "t=tabular", "--models", "naive", "--quiet", "--out", out)
+    assert first.wait(timeout=300) == 0, first.stdout.read()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (out / ".report.html.partial").symlink_to(victim)
+    (out / "report.html").unlink()
+    (out / "report.html").symlink_to(victim)
+    rep = biocount("report", out)
+    assert rep.wait(timeout=60) == 0, rep.stdout.read()
+    assert victim.read_text() == "precious"
+    assert (out / "report.html").is_file() and not (out / "report.html").is_symlink()
+    # folders outside, planted under a dead run's temporary names beside OUT
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "R").mkdir(parents=True)
+    (elsewhere / "R" / "keep.txt").write_text("mine")
+    pid = dead_pid()
+    (tmp_path / f".R.old-{pid}-x").symlink_to(elsewhere)
+    (tmp_path / f".R.partial-{pid}-y").symlink_to(elsewhere)
+    shutil.rmtree(out)
+    run = biocount("run", "--data", data, "--modalities", "t=tabular", "--models", "naive", "--quiet", "--out", out)
+    assert run.wait(timeout=300) == 0, run.stdout.read()
+    assert (elsewhere / "R" / "keep.txt").read_text() == "mine"  # not moved into OUT, not deleted
+    assert json.loads((out / "run.json").read_text())["config"]["models"] == ["naive"]

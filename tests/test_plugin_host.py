@@ -91,7 +91,7 @@ def test_version_mismatch_is_incompatible_and_not_imported(make_dist, registry_f
 def test_selected_broken_plugin_is_a_hard_error_naming_it(make_dist, registry_file):
     make_dist("biocount-lcms", "raise ImportError('no module named pyopenms')\n")
     host = load_host(registry_file("plugins: {biocount-lcms: {}}\nmodalities: {metabolomics: biocount-lcms:lcms}\n"))
-    with pytest.raises(PluginError, match=r"biocount-lcms 1.0 .*broken.*pyopenms"):
+    with pytest.raises(PluginError, match=r"encoder .lcms. of distribution biocount-lcms 1.0, which is broken.*pyopenms"):
         host.encoder("metabolomics")
     host.encoder("rna")  # unselected: the run goes on
 

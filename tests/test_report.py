@@ -128,3 +128,21 @@ def test_the_report_renders_in_a_real_browser(demo_run, tmp_path):
     if keep:  # CI keeps the screenshot for the record
         shutil.copy(shot, keep)
         print(f"screenshot: {keep}/report.png ({(demo_run / 'report.html').stat().st_size / 1e6:.2f} MB report)")
+
+
+def test_names_that_look_like_mathtext_are_drawn_as_text(tmp_path):
+    """A series and a feature named with matplotlib mathtext (an unknown macro): the report is written, the
+    names appear as typed, and the last line lists what the folder holds."""
+    rows = ["series_id,time,feature,value"] + [f"{s},{t},{f},{(i * 7 + t * 3) % 11 + 1}"
+                                                for i, s in enumerate([r"$\undefinedmacro$", "b"]) for t in range(20)
+                                                for f in [r"$\alpha_{x$", "y"]]
+    data = tmp_path / "t.csv"
+    data.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["run", "--data", str(data), "--modalities", "t=tabular", "--models", "naive",
+                                      "--quiet", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    page = (out / "report.html").read_text()
+    assert r"$\undefinedmacro$" in page and r"$\alpha_{x$" in page
+    last = result.output.strip().splitlines()[-1]
+    assert last == (f"wrote {out}/ (forecasts.csv, metrics.csv, observed.csv, report.html, run.json)"), last

@@ -168,7 +168,7 @@ def test_ensembles_intervals_and_ablations_end_to_end(tmp_path, fast_config):
     info = json.loads((out / "run.json").read_text())
     w = info["ensembles"]["ensemble:stack"]
     assert w["per"] == "pooled" and abs(sum(w["weights"]) - 1) < 1e-9 and min(w["weights"]) >= 0
-    assert w["members"] == ["lstm", "arima", "naive"]  # the models, not the ablation LSTMs
+    assert w["members"] == ["lstm(protein)", "lstm", "arima", "naive"]  # models and views, not the ablation refits
 
 
 @pytest.mark.parametrize(("args", "needle"), [

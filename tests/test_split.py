@@ -107,3 +107,29 @@ def test_on_grid_keeps_times_and_drops_origins_without_a_target():
     grid = split.on_grid(data)
     assert grid.train_end.tolist() == [10, 10] and grid.val_end.tolist() == [14, 14]
     assert (1, 17) not in set(map(tuple, grid.test.tolist())) and "lost their target" in split.notes[-1]
+    assert split.notes[-1].endswith("(the target's encoder dropped those rows): b at 17")  # which, not only how many
+
+
+def test_a_time_split_counts_the_series_it_scores():
+    """Every series of a time split is trained, validated and tested on its own points: the summary counts
+    them in every role (it said 0 test series while scoring them)."""
+    summary = make_split(pts({"a": 20, "b": 20, "c": 3}), horizon=2).summary()
+    assert summary["series"] == {"train": 2, "val": 2, "test": 2}
+    assert summary["test_series"] == ["a", "b"] and list(summary["unscored"]) == ["c"]
+
+
+def test_series_in_no_role_are_said():
+    split = make_split(pts({"S0": 20, "S1": 20, "S2": 20, "S3": 20}), horizon=2, kind="series",
+                       train_series=["S1"], test_series=["S0"])
+    assert any(n.startswith("series S2, S3 (2) in no role: not in --train-series, --val-series or --test-series")
+               for n in split.notes)
+
+
+def test_origins_keyed_by_any_series_column(tmp_path):
+    from biocount.readers import SERIES_KEYS
+    from biocount.split import read_origins
+
+    for key in SERIES_KEYS:
+        path = tmp_path / f"{key}.csv"
+        path.write_text(f"{key},origin\nD01,4\n")
+        assert read_origins(path).to_dict("list") == {"series": ["D01"], "time": [4.0]}

@@ -14,4 +14,5 @@ def biocount_register_forecasters(register):
                             api=PLUGIN_API, description="persistence: the last observed value"))
     register(ForecasterSpec(name="lstm", factory="biocount.forecasters.lstm:build", options=LSTMOptions,
                             api=PLUGIN_API, description="the shared multi-input LSTM (cuDNN on CUDA, CPU otherwise)",
-                            capabilities=Capabilities(global_model=True, uses_inputs=True, distributed=True)))
+                            capabilities=Capabilities(global_model=True, uses_inputs=True, distributed=True,
+                                                      subsets=True)))

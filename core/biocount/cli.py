@@ -137,6 +137,13 @@ def _set_enabled(dist: str, enabled: bool) -> None:
     from .registry import set_enabled
 
     installed = {canonicalize_name(ep.dist.name) for ep in md.entry_points(group="biocount") if ep.dist}
+    if canonicalize_name(dist) == "biocount":
+        raise BiocountInputError("biocount is the host itself (core and the built-in plugins), not a plugin to switch "
+                                 "off; leave a component out of the run instead (--models, --modalities)")
+    if not enabled and canonicalize_name(dist) not in installed:
+        others = ", ".join(sorted(installed - {"biocount"})) or "none besides biocount"
+        raise BiocountInputError(f"'{dist}' is not an installed plugin distribution (installed: {others}); "
+                                 "a component (lstm, rna, ...) is left out with --models / --modalities")
     if enabled and canonicalize_name(dist) not in installed:
         raise BiocountInputError(f"no installed distribution '{dist}' has a 'biocount' entry point; "
                                  f"install it first (pip install {dist}) into {sys.executable}")
@@ -177,16 +184,20 @@ def plugins_validate(obj: dict[str, Any], dist: str) -> None:
 
 
 @cli.command("report")
-@click.argument("folder", type=click.Path(file_okay=False, exists=True))
+@click.argument("folder", type=click.Path(file_okay=False))
 def report_cmd(folder: str) -> None:
     """Rebuild FOLDER/report.html from the folder's metrics.csv, forecasts.csv, observed.csv and run.json."""
-    import os
     from pathlib import Path
 
     from .errors import BiocountInputError
+    from .output import recover_beside, write_file
     from .report import render
 
     path = Path(folder)
+    for line in recover_beside(path):  # a run killed mid-swap of this folder: it comes back first
+        click.echo(f"biocount: {line}", err=True)
+    if not path.is_dir():
+        raise BiocountInputError(f"{folder}: no such folder; point at a folder biocount run wrote")
     missing = [f for f in ("metrics.csv", "forecasts.csv", "run.json") if not (path / f).is_file()]
     if missing:
         raise BiocountInputError(f"{folder}: not a biocount run folder (no {missing[0]}); point at a folder "
@@ -196,12 +207,7 @@ def report_cmd(folder: str) -> None:
     except (ValueError, KeyError, OSError) as exc:  # a truncated run.json or a CSV not written by biocount
         raise BiocountInputError(f"{folder}: cannot read its run files ({type(exc).__name__}: {exc}); rerun "
                                  "biocount run to rewrite the folder") from None
-    tmp = path / ".report.html.partial"
-    try:  # written aside, then renamed: never a half-written report
-        tmp.write_text(page, encoding="utf-8")
-        os.replace(tmp, path / "report.html")
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_file(path / "report.html", page)  # a new file beside it, then renamed: never half-written or followed
     click.echo(f"wrote {path / 'report.html'} ({(path / 'report.html').stat().st_size / 1e6:.2f} MB)")
 
 
@@ -338,9 +344,13 @@ def run(obj: dict[str, Any], config_file: str | None, **flags: Any) -> None:
 
     config = config_from(config_file, {k: (list(v) if k in MULTIPLE else v) for k, v in flags.items()
                                        if v is not None and v != ()})
-    from .output import check
+    from pathlib import Path
+
+    from .output import check, recover_beside
     from .plugins import load_host
 
+    for line in recover_beside(Path(config.out)):  # a run killed mid-swap beside this --out: its result comes back
+        click.echo(f"biocount: {line}", err=True)
     check(config.out, overwrite=config.overwrite)  # before any work: an unusable --out fails in a second
     host = load_host(obj["registry"])
     say = (lambda msg: None) if config.quiet else (lambda msg: click.echo(f"biocount: {msg}", err=True))
@@ -349,8 +359,9 @@ def run(obj: dict[str, Any], config_file: str | None, **flags: Any) -> None:
         return
     out = write(result)
     _print_comparison(result)
-    saved = [f"{n}.pt" for n, m in result.fitted.items() if hasattr(m, "save") and "[" not in n]
-    click.echo(f"wrote {out}/ ({', '.join(['report.html', 'metrics.csv', 'forecasts.csv', 'run.json', *saved])})")
+    written = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))  # what is there, not a list
+    missing = "" if "report.html" in written else f"; no report.html (see the warning above): biocount report {out}"
+    click.echo(f"wrote {out}/ ({', '.join(written)}){missing}")
 
 
 def _print_comparison(result) -> None:
@@ -406,6 +417,8 @@ def _print_comparison(result) -> None:
                 (f"h={h + 1} " if w["per"] == "horizon" else "")
                 + ", ".join(f"{m} {x:.2f}" for m, x in zip(w["members"], row, strict=True))
                 for h, row in enumerate(rows))))
+    for row in info.get("modality_sets", []):
+        console.print(f"[bold]modality:[/] {escape(row['text'])}")
     if info.get("headline"):
         console.print(f"[bold]headline:[/] {escape(info['headline'])}")
     for why in info.get("failed", {}).values():

@@ -78,6 +78,26 @@ def process_group(device: str = "auto") -> Iterator[int]:
         dist.destroy_process_group()
 
 
+def agree(text: str) -> None:
+    """Every rank must run the same study with the same options: ``text`` (the run's options) is compared
+    across ranks, and a rank started differently stops every rank with one line (instead of a hang, an
+    unclear collective error, or a rank 0 that writes a folder without the distributed forecasters)."""
+    if not active():
+        return
+    import hashlib
+
+    dist = _dist()
+    mine = hashlib.sha256(text.encode()).hexdigest()
+    every: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(every, mine)
+    other = [r for r, digest in enumerate(every) if digest != every[0]]
+    if other:
+        from .errors import BiocountInputError
+
+        raise BiocountInputError(f"torchrun: rank(s) {', '.join(map(str, other))} were started with other options "
+                                 "or data than rank 0; start every rank with the same biocount run command")
+
+
 def wrap(model: Any) -> Any:
     """``model`` in DistributedDataParallel when a process group is active (it broadcasts rank 0's
     weights and averages gradients in backward), else ``model`` itself."""

@@ -74,6 +74,7 @@ def apply(data: dict[str, Any], *, target: str, design: Design) -> tuple[dict[st
             raise BiocountInputError(f"--link {name}={how}: '{name}' is the target; link an input modality")
         source = out[name]
         if design.period is not None:
+            _check_period(design.period, out[target])
             source = _by_phase(source, np.unique(out[target].obs["time"].astype(float)), design.period)
             report.append(f"modality '{name}': placed on the target's times by phase (period {design.period:g}): "
                           "each target time gets the latest phase at or before its own (--period)")
@@ -85,12 +86,22 @@ def apply(data: dict[str, Any], *, target: str, design: Design) -> tuple[dict[st
     return out, report
 
 
+def _check_period(period: float, target: Any) -> None:
+    """A period shorter than the target's smallest time step puts every time on one phase: refused."""
+    steps = np.diff(np.unique(target.obs["time"].astype(float).to_numpy()))
+    if steps.size and period < steps.min():
+        raise BiocountInputError(f"--period {period:g} is shorter than the smallest step between the target's times "
+                                 f"({steps.min():g}), so every time falls on one phase; give the cycle's length in the "
+                                 "data's time units (e.g. --period 24 for hours in a day)")
+
+
 def _series(adata: Any) -> list[str]:
     return sorted(adata.obs["series"].astype(str).unique())
 
 
-def _read_pairs(path: str, what: str, option: str) -> dict[str, str]:
-    """A two-column CSV (with a header) as {first: second}; one-line errors."""
+def _read_pairs(path: str, what: str, option: str, known: set[str] | None = None) -> dict[str, str]:
+    """A two-column CSV (with a header) as {first: second}; one-line errors. A header whose first cell is
+    one of the ``known`` series is a mapping, not a header: refused, never silently dropped."""
     import pandas as pd
 
     file = Path(path)
@@ -102,6 +113,11 @@ def _read_pairs(path: str, what: str, option: str) -> dict[str, str]:
         raise BiocountInputError(f"{option}: {path} is not a readable CSV ({exc})") from None
     if frame.shape[1] != 2:
         raise BiocountInputError(f"{option}: {path} has {frame.shape[1]} columns; it needs exactly two ({what})")
+    with file.open(encoding="utf-8", errors="replace") as fh:  # as written (pandas renames repeated names)
+        header = [c.strip() for c in fh.readline().rstrip("\r\n").split(",")]
+    if known is not None and header[0] in known:
+        raise BiocountInputError(f"{option}: {path} has no header: its first line '{','.join(header)}' is a "
+                                 f"mapping; add a header line first, e.g. '{what.replace(', ', ',')}'")
     first, second = (frame.iloc[:, i].str.strip() for i in (0, 1))
     twice = first[first.duplicated()]
     if len(twice):
@@ -118,7 +134,7 @@ def _mapping(name: str, how: str, *, target_series: list[str], source_series: li
                                      f"one series with every target series: map them with --link {name}=FILE "
                                      "(columns: target series, source series)")
         return dict.fromkeys(target_series, source_series[0])
-    pairs = _read_pairs(how, "target series, source series", option)
+    pairs = _read_pairs(how, "target series, source series", option, known=set(target_series) | set(source_series))
     unknown = sorted(set(pairs) - set(target_series))
     if unknown:
         raise BiocountInputError(f"{option}: target series '{unknown[0]}' is not in the target; it has "
@@ -169,11 +185,16 @@ def _units(target: Any, how: str) -> dict[str, str]:
     series = _series(target)
     if how == "mean":
         return dict.fromkeys(series, "mean")
-    pairs = _read_pairs(how, "series, unit", f"--replicates {how}")
+    pairs = _read_pairs(how, "series, unit", f"--replicates {how}", known=set(series))
     unknown = sorted(set(pairs) - set(series))
     if unknown:
         raise BiocountInputError(f"--replicates {how}: series '{unknown[0]}' is not in the target; it has "
                                  f"{', '.join(series[:5])}{' ...' if len(series) > 5 else ''}")
+    clash = next(((s, u) for s, u in pairs.items() if u != s and u in series), None)
+    if clash:
+        raise BiocountInputError(f"--replicates {how}: unit '{clash[1]}' of series '{clash[0]}' is also a series of "
+                                 f"the target, so {clash[0]} would be averaged into it; name units apart from "
+                                 f"series (e.g. '{clash[1]}_unit')")
     return {s: pairs.get(s, s) for s in series}  # series the file leaves out stay their own unit
 
 

@@ -87,7 +87,8 @@ def run(config: RunConfig, *, host: Any = None, log=None, data: Any = None) -> R
     log, clock = log or (lambda msg: None), _Clock()
     plan = resolve(config, host or load_host())
     clock.lap("resolve")
-    with ddp.process_group(config.model_options.get("device", "auto")) as rank, dask_cluster(config.dask, log=log):
+    with ddp.process_group(_ddp_device(plan)) as rank, dask_cluster(config.dask, log=log):
+        ddp.agree(json.dumps([json.loads(config.model_dump_json(exclude={"quiet"})), _fingerprint(config)]))
         if rank:
             return follow(config, plan, data, rank)
         clock.lap("start")
@@ -109,6 +110,14 @@ def run(config: RunConfig, *, host: Any = None, log=None, data: Any = None) -> R
     info = run_info(config, plan, split, encoded, aligned, bt, clock) | {"importance": importance,
                                                                          "attributions": attributions}
     return RunResult(config, comparison, metrics, forecasts, info, bt.fitted, bt, observed_frame(aligned))
+
+
+def _ddp_device(plan: Plan) -> str:
+    """The device torchrun's backend serves: the one the distributed forecasters resolved (an LSTM given
+    ``options: lstm: {device: cpu}`` trains on the CPU, so gloo, whatever the run-wide --device)."""
+    devices = {getattr(m.options, "device", "auto") for c, m, *_ in plan.forecasters.values()
+               if c.spec.capabilities.distributed}
+    return "cpu" if devices <= {"cpu"} else ("cuda" if "cuda" in devices else "auto")
 
 
 def follow(config: RunConfig, plan: Plan, data: Any, rank: int) -> RunResult:
@@ -246,16 +255,21 @@ def backtest(config: RunConfig, plan: Plan, aligned: Any, grid_split: Any, log, 
 
     from .backtest import run_backtest
 
-    reference = _add_ablations(config, plan.forecasters, aligned, [n for n in plan.names if n != plan.target])
+    inputs = [n for n in plan.names if n != plan.target]
+    for line in _many_local_fits(plan.forecasters, aligned):  # before the wait, not after it
+        log(line)
+        aligned.report.append(line)
+    views = _views(plan.forecasters, aligned, inputs)
+    reference = _add_ablations(config, plan.forecasters, aligned, inputs)
     log("backtesting " + ", ".join(plan.forecasters))
     ensembles = config.ensemble if ensembles is None else ensembles
     if ensembles is None:  # the headline: a validation-weighted stack, where there is something to stack
-        ensembles = ["stack"] if len(config.models) > 1 else []
+        ensembles = ["stack"] if len(config.models) > 1 or views else []
     with threadpool_limits(limits=plan.threads["blas"]):  # BLAS / OpenMP of this process
         return run_backtest(aligned, grid_split, plan.forecasters, horizon=config.horizon, seed=config.seed,
                             levels=config.levels, ensembles=ensembles, ensemble_per=config.ensemble_per,
                             reference=reference, baselines=_baselines(config, plan), log=log,
-                            strict=config.ensemble is not None)
+                            strict=config.ensemble is not None, views=views)
 
 
 def explain(config: RunConfig, plan: Plan, bt: Any) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -295,7 +309,7 @@ def run_info(config: RunConfig, plan: Plan, split: Any, encoded: dict[str, Any],
         "registry": {"files": [str(p) for p in host.loaded_registry.sources], "sha256": host.loaded_registry.sha256},
         "versions": _versions(), "timings_s": clock.timings, "peak_rss_mb": clock.rss,
         "forecasters": {n: {"timings_s": bt.timings.get(n, {})} | r for n, r in reports.items()},
-        "failed": bt.failed, "ensembles": bt.weights, "conformal_levels": config.levels, "threads": plan.threads,
+        "failed": bt.failed, "ensembles": bt.weights, "modality_sets": bt.modality_sets(), "conformal_levels": config.levels, "threads": plan.threads,
         "headline": next((n for n in bt.weights), next(n for n in config.models if n in bt.forecasts)),
     }
     info["notes"] = ([f"{n}: {note}" for n, d in encoded.items() for note in d.meta.notes]
@@ -435,6 +449,54 @@ def _add_ablations(config: RunConfig, forecasters: dict[str, tuple], aligned: An
     return reference
 
 
+MANY_LOCAL_FITS = 20_000  # series x target features from which a per-feature local model is said to be slow
+
+
+def _many_local_fits(forecasters: dict[str, tuple], aligned: Any) -> list[str]:
+    """A line per forecaster that fits one model per series and feature, where there are very many of them
+    (a 100,000-column table as the target): said before fitting, so a long run is not a silent one."""
+    n = int(aligned.series.size * aligned.target_features.size)
+    if n < MANY_LOCAL_FITS:
+        return []
+    return [f"{name} fits one model per series x target feature: {n:,} here ({aligned.series.size:,} series x "
+            f"{aligned.target_features.size:,} features), which can take hours; forecast fewer features with "
+            f"--target {aligned.target}:F1,F2,... or leave {name} out of --models"
+            for name, (comp, *_rest) in forecasters.items() if comp.spec.capabilities.local_fits]
+
+
+VIEW_SUBSETS_UP_TO = 3  # input modalities up to which every subset is a view (2^3 = 8 views); above: all or none
+
+
+def _views(forecasters: dict[str, tuple], aligned: Any, inputs: list[str]) -> dict[str, dict[str, Any]]:
+    """The headline's modality-subset candidates: for each forecaster that forecasts from any subset of its
+    inputs (``Capabilities.subsets``), every proper subset of the input modalities (the target alone at
+    least), labelled by what it reads: ``lstm(protein)`` is the LSTM on the target's history only."""
+    from itertools import combinations
+
+    static = [str(n).split(":")[0] for n in (aligned.static_names if aligned.static_names is not None else [])]
+    blocks = {m: [b for b in dict.fromkeys([*aligned.inputs, *static]) if _block_of(b, inputs) == m] for m in inputs}
+    present = [m for m in inputs if blocks[m]]
+    if not present:
+        return {}
+    sizes = range(len(present)) if len(present) <= VIEW_SUBSETS_UP_TO else [0]
+    subsets = [kept for k in sizes for kept in combinations(present, k)]
+    from .backtest import View
+
+    out = {}
+    for name, (comp, *_rest) in forecasters.items():
+        if comp.spec.capabilities.subsets:
+            out[name] = {f"{name}({'+'.join([*kept, aligned.target])})": View(
+                name, off=tuple(b for m in present if m not in kept for b in blocks[m]), reads=kept,
+                drops=tuple(m for m in present if m not in kept)) for kept in subsets}
+    return out
+
+
+def _block_of(name: str, modalities: list[str]) -> str:
+    """The modality an aligned input block belongs to: its own name, or ``modality_*`` (an encoder may write
+    extra blocks, e.g. rna's ``rna_celltypes``)."""
+    return next((m for m in modalities if name == m or name.startswith(f"{m}_")), name)
+
+
 def _report(model: Any) -> dict[str, Any]:
     """A forecaster's own report (the Forecaster protocol), tolerating plugins written before it."""
     report = model.report() if hasattr(model, "report") else {}
@@ -461,13 +523,10 @@ def _ablations(aligned: Any, inputs: list[str]):
     from dataclasses import replace
     from itertools import combinations
 
-    def base(name: str) -> str:
-        return next((m for m in inputs if name == m or name.startswith(f"{m}_")), name)
-
     for k in range(len(inputs)):
         for subset in combinations(inputs, k):
             keep = set(subset) | {aligned.target}
-            kept_inputs = {n: v for n, v in aligned.inputs.items() if base(n) in keep}
+            kept_inputs = {n: v for n, v in aligned.inputs.items() if _block_of(n, inputs) in keep}
             static = static_names = None
             if aligned.static is not None:
                 cols = [i for i, n in enumerate(aligned.static_names) if n.split(":")[0] in keep]

@@ -226,12 +226,16 @@ class MultiModalLSTM(nn.Module):
         nn.init.zeros_(self.head.bias)
 
     def forward(self, inputs: dict[str, torch.Tensor], static: torch.Tensor | None = None,
-                ahead: torch.Tensor | None = None) -> torch.Tensor:
+                ahead: torch.Tensor | None = None, off: frozenset[str] = frozenset()) -> torch.Tensor:
+        """Forecasts (B, H, F, k); the modalities in ``off`` are switched off (their adapter output zero,
+        as modality dropout leaves a dropped modality in training): one network, any input subset."""
         parts = []
         for name in self.names:
             x = inputs[name]
             z = self.adapters[name](x) if self.adapters is not None else x
-            if self.training and self.modality_dropout > 0 and name != self.target:
+            if name in off:
+                z = torch.zeros_like(z)
+            elif self.training and self.modality_dropout > 0 and name != self.target:
                 keep = (torch.rand(z.size(0), 1, 1, device=z.device) >= self.modality_dropout).to(z.dtype)
                 z = z * keep  # the whole modality goes missing for this sample
             parts.append(z)

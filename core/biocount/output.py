@@ -60,6 +60,22 @@ def check(out: str | Path, *, overwrite: bool) -> Path:
     return out
 
 
+def write_file(path: Path, text: str) -> Path:
+    """Replace ``path`` by ``text`` atomically: written to a new file created exclusively beside it
+    (``tempfile.mkstemp``: O_CREAT | O_EXCL, so a symlink or file planted at a temporary name is never
+    followed or overwritten), then renamed over ``path`` (a symlink there is replaced, not followed)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -72,13 +88,20 @@ def _alive(pid: int) -> bool:
 
 def _stale(out: Path) -> Iterator[tuple[str, Path]]:
     """Temporary folders beside ``out`` left by runs whose process is gone: ("partial" | "old", path)."""
-    pattern = re.compile(rf"^\.{re.escape(out.name)}\.(partial|old)-(\d+)-")
-    if not out.parent.is_dir():
+    yield from ((kind, path) for kind, name, path in _dead_runs(out.parent) if name == out.name)
+
+
+def _dead_runs(parent: Path) -> Iterator[tuple[str, str, Path]]:
+    """("partial" | "old", the output's name, path) for every temporary folder in ``parent`` of a run whose
+    process is gone. Only real folders: a symlink planted at such a name is never followed or removed."""
+    pattern = re.compile(r"^\.(.+)\.(partial|old)-(\d+)-")
+    if not parent.is_dir():
         return
-    for entry in out.parent.iterdir():
+    for entry in parent.iterdir():
         m = pattern.match(entry.name)
-        if m and int(m.group(2)) != os.getpid() and not _alive(int(m.group(2))):
-            yield m.group(1), entry
+        if (m and int(m.group(3)) != os.getpid() and not _alive(int(m.group(3))) and entry.is_dir()
+                and not entry.is_symlink()):
+            yield m.group(2), m.group(1), entry
 
 
 def recover(out: Path) -> list[str]:
@@ -86,11 +109,27 @@ def recover(out: Path) -> list[str]:
     done = []
     for kind, path in sorted(_stale(out), key=lambda x: x[0] != "old"):  # restore before deleting
         old = path / out.name
-        if kind == "old" and old.is_dir() and not out.exists():
+        if kind == "old" and old.is_dir() and not old.is_symlink() and not out.exists() and not out.is_symlink():
             os.rename(old, out)
-            done.append(f"restored {out} from an interrupted run's swap")
-        shutil.rmtree(path, ignore_errors=True)
-        done.append(f"removed {path.name} left by a run that died")
+            done.append(f"restored {out} from the swap of a run killed while replacing it")
+        shutil.rmtree(path, ignore_errors=True)  # out complete (the swap had finished): the old copy goes
+    return done
+
+
+def recover_beside(out: Path) -> list[str]:
+    """At the start of any run: put back every result in ``out``'s folder that a run killed in the middle of
+    its --overwrite swap left only in ``.NAME.old-PID-*/NAME`` (whatever --out this run writes), under the
+    folder's lock. Returns one line per folder restored."""
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        return []
+    names = sorted({name for kind, name, _ in _dead_runs(parent) if kind == "old"})
+    done: list[str] = []
+    if not names:
+        return done
+    with _lock(parent / names[0]):  # the lock is on the folder itself
+        for name in names:
+            done += recover(parent / name)
     return done
 
 

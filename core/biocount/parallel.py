@@ -66,7 +66,7 @@ def dask_cluster(spec: str | None, *, log: Callable[[str], None] = lambda msg: N
     address = os.environ.get("DASK_SCHEDULER_ADDRESS") if spec == "auto" else None
     with contextlib.ExitStack() as stack:
         if spec.startswith("local") or (spec == "auto" and not address):
-            n = int(spec.split(":")[1]) if ":" in spec else _cores()
+            n = _workers(spec)
             # the workers' statistical profiler samples every task's stack every 10 ms: measurably slower
             # series fits on a small machine, for a dashboard nobody watches here
             stack.enter_context(dask_config({"distributed.worker.profile.enabled": False}))
@@ -81,12 +81,27 @@ def dask_cluster(spec: str | None, *, log: Callable[[str], None] = lambda msg: N
             except (OSError, TimeoutError) as exc:
                 raise BiocountInputError(f"--dask {address or spec}: no Dask scheduler answers there ({exc}); "
                                          "start one (dask scheduler) or use --dask local") from None
+            except Exception as exc:  # an address Dask cannot use from here (inproc://, tls:// without credentials)
+                why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise BiocountInputError(f"--dask {address or spec}: cannot connect ({why}); use local[:N], a "
+                                         "scheduler's tcp://HOST:PORT, or auto with $DASK_SCHEDULER_ADDRESS") from None
             log(f"Dask: {len(client.scheduler_info()['workers'])} workers at {address or spec}")
         token = _CLIENT.set(client)
         try:
             yield client
         finally:
             _CLIENT.reset(token)
+
+
+def _workers(spec: str) -> int:
+    """N of ``local:N`` (the cores available for plain ``local`` or ``auto``)."""
+    if ":" not in spec:
+        return _cores()
+    text = spec.split(":", 1)[1]
+    if not text.isdigit() or int(text) < 1:
+        raise BiocountInputError(f"--dask {spec}: the number of workers must be a positive whole number, e.g. "
+                                 "--dask local:4")
+    return int(text)
 
 
 def _cores() -> int:

@@ -15,6 +15,21 @@ if TYPE_CHECKING:
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
 
 
+def _plain_text(fn):
+    """Names are drawn as typed: a series called ``$x$`` is not mathtext (an unknown macro would make
+    matplotlib fail at draw time)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
 def _show(fig: Any, axes: Any, show: bool | None, return_fig: bool) -> Any:
     import matplotlib.pyplot as plt
 
@@ -31,6 +46,7 @@ def _show(fig: Any, axes: Any, show: bool | None, return_fig: bool) -> Any:
     return axes
 
 
+@_plain_text
 def forecast(data: AnnData | MuData, *, features: list[str], key: str = "forecast", series: list[str] | None = None,
              mod: str | None = None, ax: Any = None, show: bool | None = None, return_fig: bool = False) -> Any:
     """History, one-step-ahead fitted values, forecast and interval per feature; one panel per feature.
@@ -97,6 +113,7 @@ def forecast(data: AnnData | MuData, *, features: list[str], key: str = "forecas
     return _show(fig, axes if len(axes) > 1 else axes[0], show, return_fig)
 
 
+@_plain_text
 def compare(data: AnnData | MuData, *, keys: list[str], metric: str = "mse", mod: str | None = None, ax: Any = None,
             show: bool | None = None, return_fig: bool = False) -> Any:
     """Bars of one metric per stored forecast, marked * (p < 0.05) / ** (p < 0.01) by the DM test
@@ -135,6 +152,7 @@ def compare(data: AnnData | MuData, *, keys: list[str], metric: str = "mse", mod
     return _show(fig, a, show, return_fig)
 
 
+@_plain_text
 def importance(data: AnnData | MuData, *, key: str = "forecast", mod: str | None = None,
                by: str = "modality", top: int = 15, ax: Any = None, show: bool | None = None,
                return_fig: bool = False) -> Any:

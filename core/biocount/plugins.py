@@ -163,6 +163,12 @@ class Host:
     def _load_entry_points(self, entry_points: list[md.EntryPoint], only: set[str] | None,
                            report_missing: bool = True) -> None:
         allow = _env_allow_list()
+        if allow is not None:
+            installed = {canonicalize_name(ep.dist.name) for ep in entry_points if ep.dist is not None}
+            unknown = sorted(allow - installed)
+            if unknown and self.registry_error is None:  # a typo would otherwise block every plugin silently
+                self.registry_error = (f"{ENV_LOAD}: '{unknown[0]}' is not an installed plugin distribution "
+                                       f"(installed: {', '.join(sorted(installed))}); fix the name or unset it")
         for ep in sorted(entry_points, key=lambda e: (canonicalize_name(e.dist.name if e.dist else ""), e.name)):
             dist = canonicalize_name(ep.dist.name) if ep.dist else "unknown"
             version = ep.dist.version if ep.dist else "?"
@@ -347,9 +353,10 @@ class Host:
         if len(matches) > 1:
             raise PluginError(_conflict_message(kind, comp, matches, line.split(":")[0]))
         failed = [r for r in self.records if r.status != "loaded" and (r.dist == dist or not dist)]
-        if failed:
+        if failed:  # name the distribution the line asks for (all its plugins share the gate), not one of them
             r = failed[0]
-            raise PluginError(f"registry line '{line}' needs {r.label}, which is {r.status}: {r.error}")
+            raise PluginError(f"registry line '{line}' needs {kind} '{comp}' of distribution {r.dist} {r.version}, "
+                              f"which is {r.status}: {r.error}")
         raise PluginError(f"registry line '{line}': no loaded {kind} '{ref}'; see `biocount plugins list`")
 
     def raise_for_registry(self) -> None:

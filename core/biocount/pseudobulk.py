@@ -118,6 +118,13 @@ def _block_sum(x: Any, codes: np.ndarray, n_groups: int, check: Callable[[Any], 
     """Sums of one block of cells per group (groups x features, float64)."""
     if hasattr(x, "to_memory"):  # anndata's backed sparse dataset
         x = x.to_memory()
+    if sp.issparse(x):  # cells read from disk chunk by chunk: a damaged chunk must not crash the product below
+        try:
+            x.check_format(full_check=True)
+        except ValueError as exc:
+            from .errors import BiocountInputError
+
+            raise BiocountInputError(f"the cell matrix is damaged ({exc}); re-export the file") from None
     if check is not None:
         check(x)
     part = indicator(codes, n_groups) @ (x.astype(np.float64) if sp.issparse(x) else np.asarray(x, dtype=np.float64))

@@ -90,14 +90,51 @@ def canonical_obs(adata: AnnData, *, where: str, time_key: str | None = None,
 
 def in_memory_bytes() -> int:
     """Largest .h5ad read into memory; a larger one is read lazily (``BIOCOUNT_IN_MEMORY_MB``, default 2048)."""
+    return env_megabytes("BIOCOUNT_IN_MEMORY_MB", 2048)
+
+
+def env_megabytes(name: str, default: float) -> int:
+    """A size in MB from the environment variable ``name`` (``default`` when unset), as bytes; a value that is
+    not a finite number >= 0 is a one-line error naming the variable."""
+    import math
     import os
 
-    return int(float(os.environ.get("BIOCOUNT_IN_MEMORY_MB", "2048")) * 2**20)
+    raw = os.environ.get(name)
+    if raw is None:
+        return int(default * 2**20)
+    try:
+        mb = float(raw)
+    except ValueError:
+        mb = math.nan
+    if not math.isfinite(mb) or mb < 0:
+        raise BiocountInputError(f"{name}={raw}: not a size in MB (a finite number >= 0, e.g. {name}={default:g}); "
+                                 "fix or unset it")
+    return int(mb * 2**20)
+
+
+def check_sparse(adata: Any, where: str) -> Any:
+    """A sparse ``X`` or layer whose structure is damaged (an index past the matrix, pointers out of order)
+    is refused here: scipy's products would read past its arrays and crash the process."""
+    import scipy.sparse as sp
+
+    for name, X in [("X", adata.X), *((f"layers/{k}", v) for k, v in adata.layers.items())]:
+        if sp.issparse(X):
+            try:
+                X.check_format(full_check=True)
+            except ValueError as exc:
+                raise BiocountInputError(f"{where}: {name} is a damaged sparse matrix ({exc}); re-export the "
+                                         "file") from None
+    return adata
 
 
 def _read_zarr(path: Path) -> Any:
     try:
+        import zarr
+
+        _check_chunks(zarr.open(str(path), mode="r"), path)
         return _read_store(path, "zarr")
+    except BiocountInputError:
+        raise
     except Exception as exc:  # zarr / anndata raise many types on a folder that is not an AnnData store
         raise BiocountInputError(f"{path}: not a readable AnnData .zarr store ({type(exc).__name__}: {exc}); "
                                  "write it with AnnData.write_zarr") from None
@@ -143,11 +180,29 @@ def _read_store(path: Path, kind: str) -> Any:
         return ad.AnnData(X=lazy(group["X"]), obs=frame, var=var, layers=layers)
 
 
+def _check_chunks(group: Any, path: Path) -> None:
+    """Every chunk of the sparse matrices' arrays (``X``, ``layers``) is on disk. zarr reads a missing
+    chunk as its fill value (zeros), so a store with a lost chunk would give other numbers without a word.
+    Dense arrays are not checked: zarr may legitimately skip writing a chunk that is all fill value."""
+    import zarr
+
+    matrices = [("X", group["X"])] if "X" in group else []
+    if "layers" in group:
+        matrices += [(f"layers/{k}", group["layers"][k]) for k in group["layers"].keys()]
+    for name, elem in matrices:
+        if not isinstance(elem, zarr.Group):
+            continue
+        for part in ("data", "indices", "indptr"):
+            if part in elem and elem[part].nchunks_initialized < elem[part].nchunks:
+                arr = elem[part]
+                raise BiocountInputError(f"{path}: {name}/{part} is missing {arr.nchunks - arr.nchunks_initialized} "
+                                         f"of its {arr.nchunks} chunk(s) (a damaged or partly copied store); copy "
+                                         "the store again or rewrite it with AnnData.write_zarr")
+
+
 def max_table_bytes() -> int:
     """Largest decompressed table read (guards against gzip bombs); ``BIOCOUNT_MAX_TABLE_MB`` raises it."""
-    import os
-
-    return int(float(os.environ.get("BIOCOUNT_MAX_TABLE_MB", "1024")) * 2**20)
+    return env_megabytes("BIOCOUNT_MAX_TABLE_MB", 1024)
 
 
 def _text(path: Path) -> str:
@@ -320,12 +375,17 @@ def _read_hdf5(path: Path, kind: str) -> Any:
             import mudata as md
 
             md.set_options(pull_on_update=False)
-            return md.read_h5mu(path)
+            data = md.read_h5mu(path)
+            for name, mod in data.mod.items():
+                check_sparse(mod, f"{path}: modality '{name}'")
+            return data
         import anndata as ad
 
         if path.stat().st_size > in_memory_bytes():  # cells stay on disk; the rna encoder sums them chunk by chunk
-            return _read_store(path, "h5ad")
-        return ad.read_h5ad(path)
+            return _read_store(path, "h5ad")  # (each chunk is checked as it is summed: pseudobulk.py)
+        return check_sparse(ad.read_h5ad(path), str(path))
+    except BiocountInputError:
+        raise
     except Exception as exc:  # anndata/mudata raise many types on damaged files
         raise BiocountInputError(f"{path}: not a valid {kind} file ({type(exc).__name__}: {exc})") from None
 

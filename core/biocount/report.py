@@ -46,7 +46,14 @@ def build(folder: str | Path) -> Path:
 
 
 def render(folder: Path) -> str:
-    """The page as a string (see :func:`build`)."""
+    """The page as a string (see :func:`build`). Names are drawn as typed, never as mathtext."""
+    import matplotlib
+
+    with matplotlib.rc_context({"text.parse_math": False}):
+        return _render(folder)
+
+
+def _render(folder: Path) -> str:
     import pandas as pd
 
     info = json.loads((folder / "run.json").read_text())
@@ -360,10 +367,21 @@ def _baselines(info: dict[str, Any]) -> str:
         if fallback or "orders" in rep:
             rows.append({"forecaster": name, "fallbacks": json.dumps(fallback) if fallback else "none",
                          "orders": json.dumps(rep.get("orders", ""))[:300]})
-    weights = info.get("ensembles", {})
-    text = "".join(f"<p>{html.escape(n)} weights ({html.escape(w['per'])}, validation points only): "
-                   f"{html.escape(json.dumps(dict(zip(w['members'], np.asarray(w['weights']).T.round(3).tolist(), strict=True))))}</p>"
-                   for n, w in weights.items())
+    text = ""
+    for name, w in info.get("ensembles", {}).items():
+        W = np.atleast_2d(np.asarray(w["weights"], dtype=float))  # (scopes, members)
+        scope = {"pooled": "all", "horizon": "h={}", "feature": "feature {}"}[w["per"]]
+        table = [{"member": m} | {scope.format(i + 1): f"{W[i, j]:.2f}" for i in range(W.shape[0])}
+                 for j, m in enumerate(w["members"]) if W[:, j].max() > 0]
+        text += (f"<p>{html.escape(name)}: weights per {html.escape(w['per'])}, fitted on validation points only "
+                 "(members with no weight left out)</p>" + _table(table))
+        for i, c in enumerate(w.get("choices", [])):
+            if c.get("fallback"):
+                text += f'<div class="warn">{html.escape(scope.format(i + 1))}: fell back to {html.escape(c["fallback"])}</div>'
+    sets = info.get("modality_sets", [])
+    if sets:
+        text += "<p>Modality sets (validation points only):</p><ul>" + "".join(
+            f"<li>{html.escape(r['text'])}</li>" for r in sets) + "</ul>"
     return _table(rows) + text
 
 

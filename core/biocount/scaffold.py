@@ -205,12 +205,18 @@ def example_table(modality: str, seed: int = 0) -> str:
     return "\n".join(lines) + "\n"
 
 
+MAX_NAME = 64  # characters of a plugin or modality name
+
+
 def new_plugin(name: str, modality: str, directory: str | Path = ".") -> Path:
     """Write ``biocount-<name>/`` under ``directory``; returns its path."""
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
         raise BiocountInputError(f"plugin name '{name}': use lowercase letters, digits and _, starting with a letter")
-    if not re.fullmatch(r"[a-z][a-z0-9_\-]*", modality):
-        raise BiocountInputError(f"--modality '{modality}': use lowercase letters, digits, _ and -")
+    if len(name) > MAX_NAME:  # file names (tests/test_<name>.py) and PyPI names stay short
+        raise BiocountInputError(f"plugin name '{name[:20]}...': {len(name)} characters; use at most {MAX_NAME}")
+    if not re.fullmatch(r"[a-z][a-z0-9_\-]*", modality) or len(modality) > MAX_NAME:
+        raise BiocountInputError(f"--modality '{modality[:40]}': use at most {MAX_NAME} lowercase letters, digits, "
+                                 "_ and -")
     dist, package = f"biocount-{name.replace('_', '-')}", f"biocount_{name}"
     root = Path(directory) / dist
     if root.exists():

@@ -79,6 +79,11 @@ class Capabilities(BaseModel):
     native_intervals: bool = Field(default=False, description="Returns its own quantiles in Forecast.quantiles.")
     distributed: bool = Field(default=False, description="Under torchrun, every rank fits it together (torch "
                                                         "DistributedDataParallel, biocount.ddp); others fit on rank 0.")
+    local_fits: bool = Field(default=False, description="Fits one model per series and target feature: its cost "
+                                                       "grows with their product (the run says so when it is large).")
+    subsets: bool = Field(default=False, description="One fit forecasts from any subset of its input modalities: "
+                                                    "predict(task, origins, without=(modality, ...)) switches inputs "
+                                                    "off; the headline weighs those views as candidates.")
 
 
 class ForecasterSpec(_ComponentSpec):

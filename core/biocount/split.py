@@ -83,16 +83,19 @@ class Split:
             return out
 
         def origins(pairs: list[tuple[str, float]], what: str) -> np.ndarray:
-            rows, lost = [], 0
+            rows, lost = [], {}
             for s, t in pairs:
                 i = int(np.searchsorted(data.times, t))
                 if s in index and i < T and data.times[i] == t and data.present[index[s], i]:
                     rows.append((index[s], i))
                 else:
-                    lost += 1
+                    lost.setdefault(s, []).append(t)
             if lost:
-                self.notes.append(f"{lost} {what} origin(s) lost their target measurement in encoding "
-                                  "(the target's encoder dropped those rows)")
+                where = "; ".join(f"{s} at {', '.join(f'{t:g}' for t in ts[:5])}{' ...' if len(ts) > 5 else ''}"
+                                  for s, ts in list(lost.items())[:10])
+                self.notes.append(f"{sum(map(len, lost.values()))} {what} origin(s) lost their target measurement in "
+                                  f"encoding (the target's encoder dropped those rows): {where}"
+                                  + (f"; and {len(lost) - 10} more series" if len(lost) > 10 else ""))
             return np.array(rows, dtype=int).reshape(-1, 2)
 
         train_series = np.array([self.role.get(s) == "train" for s in data.series.tolist()])
@@ -100,7 +103,12 @@ class Split:
                          origins(self.val_origins, "validation"), origins(self.test_origins, "test"))
 
     def summary(self) -> dict[str, Any]:
+        """Series per role. A time split gives every series all three parts: its validation and test series
+        are those with validation and test origins."""
         roles = {r: sorted(s for s, x in self.role.items() if x == r) for r in ("train", "val", "test")}
+        if self.kind == "time":
+            roles["val"] = sorted({s for s, _ in self.val_origins})
+            roles["test"] = sorted({s for s, _ in self.test_origins})
         return {"kind": self.kind, "series": {r: len(v) for r, v in roles.items()},
                 "validation_series": roles["val"], "test_series": roles["test"],
                 "unscored": dict(self.unscored)}
@@ -129,18 +137,29 @@ def _too_short(n_max: int, horizon: int) -> str:
 
 def read_origins(path: str | Path, *, series_key: str | None = None, time_key: str | None = None) -> pd.DataFrame:
     """A CSV of (series, origin time): columns ``series`` (or --series-key) and ``origin`` (or ``time``)."""
+    import csv
+
     try:
+        if Path(path).is_file() and Path(path).stat().st_size == 0:
+            raise BiocountInputError(f"--origins {path}: the file is empty; give one row per origin to score "
+                                     "(columns series, origin) or drop --origins")
         frame = pd.read_csv(path, dtype=str, sep=None, engine="python")  # IDs stay strings: '007' is not 7
     except FileNotFoundError:
         raise BiocountInputError(f"--origins {path}: no such file") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, csv.Error) as exc:
         raise BiocountInputError(f"--origins {path}: cannot read it as a CSV table ({type(exc).__name__})") from None
+    from .readers import SERIES_KEYS
+
+    if frame.empty:
+        raise BiocountInputError(f"--origins {path}: lists no origin; give one row per origin to score "
+                                 "(columns series, origin) or drop --origins")
     lower = {c.lower(): c for c in frame.columns}
-    s_col = next((lower[c] for c in [series_key, "series", "series_id"] if c and c in lower), None)
+    s_col = next((lower[c] for c in [series_key, *SERIES_KEYS] if c and c in lower), None)
     t_col = next((lower[c] for c in [time_key, "origin", "time"] if c and c in lower), None)
     if s_col is None or t_col is None:
-        raise BiocountInputError(f"--origins {path}: needs a 'series' and an 'origin' column (found "
-                                 f"{', '.join(map(str, frame.columns))}); one row per origin to score")
+        raise BiocountInputError(f"--origins {path}: needs a series column ({', '.join(SERIES_KEYS)} or "
+                                 f"--series-key) and an 'origin' column (found {', '.join(map(str, frame.columns))}); "
+                                 "one row per origin to score")
     times = pd.to_numeric(frame[t_col], errors="coerce")
     if times.isna().any():
         row = int(np.flatnonzero(times.isna().to_numpy())[0]) + 2
@@ -209,7 +228,13 @@ def make_split(points: pd.DataFrame, *, horizon: int, kind: Literal["time", "ser
     if not train:
         raise BiocountInputError("a series split needs at least one training series; name fewer test or "
                                  "validation series")
-    return _series_split(by_series, horizon, train, val, test, warmup, test_size, val_size, origins)
+    split = _series_split(by_series, horizon, train, val, test, warmup, test_size, val_size, origins)
+    unused = sorted(known - set(train) - set(val) - set(test))
+    if unused:
+        split.notes.append(f"series {', '.join(unused[:8])}{' ...' if len(unused) > 8 else ''} ({len(unused)}) in no "
+                           "role: not in --train-series, --val-series or --test-series, so not used at all; name "
+                           "them in one of those to use them")
+    return split
 
 
 def _check_origins(origins: pd.DataFrame, by_series: dict[str, np.ndarray]) -> None:
@@ -281,9 +306,15 @@ def _series_split(by_series, horizon, train, val, test, warmup, test_size, val_s
     for s in test + val:
         times, first = by_series[s], context(s)
         if first is None:
-            need = f"warmup {warmup} + 1" if warmup is not None else f"{2 * horizon + 5}"
-            unscored[s] = f"only {times.size} measured point(s): a {'test' if s in test else 'validation'} series " \
-                          f"needs at least {need}"
+            kind = "test" if s in test else "validation"
+            if warmup is not None:
+                why = f"needs at least warmup {warmup} + 1"
+            elif test_size is not None:  # the scored part alone leaves no context: the size is the cause
+                why = f"--test-size {test_size} scores more points than it leaves context for (a {kind} series " \
+                      f"needs at least {test_size + 3}); lower --test-size"
+            else:
+                why = f"a {kind} series needs at least {2 * horizon + 5}"
+            unscored[s] = f"only {times.size} measured point(s): {why}"
             continue
         role[s] = "test" if s in test else "val"
         train_until[s] = float(times[first])

@@ -13,5 +13,5 @@ def biocount_register_forecasters(register):
         options=ArimaOptions,
         api="1.1",
         description="statsmodels ARIMA per series and feature; orders re-selected as each series grows",
-        capabilities=Capabilities(native_intervals=True),
+        capabilities=Capabilities(native_intervals=True, local_fits=True),
     ))

@@ -159,8 +159,9 @@ class LSTMForecaster:
         return torch.optim.Adam(self._parameters(), lr=lr, **self._optimizer_kwargs())
 
     # -- the loss, one place for every likelihood ------------------------------------------------
-    def _outputs(self, batch: dict[str, Any], net: Any = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        out = (net or self.model)(batch["inputs"], batch["static"], batch["ahead"]).float()
+    def _outputs(self, batch: dict[str, Any], net: Any = None,
+                 off: frozenset[str] = frozenset()) -> tuple[torch.Tensor, torch.Tensor | None]:
+        out = (net or self.model)(batch["inputs"], batch["static"], batch["ahead"], off).float()
         o = self.options
         if o.loss in COUNT:
             base = batch["last_log_rate"][:, None, :] if o.residual else 0.0
@@ -404,12 +405,21 @@ class LSTMForecaster:
         first, _ = self._outputs(batch)
         return mse(first * batch["unscale"], batch["y"] * batch["unscale"], batch["mask"])
 
-    def predict(self, task: ForecastTask, origins: np.ndarray) -> Forecast:
+    def predict(self, task: ForecastTask, origins: np.ndarray, *, without: tuple[str, ...] = ()) -> Forecast:
+        """Forecasts from ``origins``; ``without`` names input modalities to switch off (the network was
+        trained with modality dropout, so it also forecasts from any subset: ``Capabilities.subsets``)."""
+        sig = self.signature
+        allowed = [n for n in dict.fromkeys([*sig["inputs"], *(s.split(":")[0] for s in sig["static_names"])])
+                   if n not in (sig["target"], TIME)]
+        unknown = [m for m in without if m not in allowed]
+        if unknown:
+            raise BiocountInputError(f"lstm: cannot switch off '{unknown[0]}': the inputs it can do without are "
+                                     + (", ".join(allowed) or "none"))
         with _torch_threads(self._threads()):
-            return self._predict(task, origins)
+            return self._predict(task, origins, frozenset(without))
 
     @torch.no_grad()
-    def _predict(self, task: ForecastTask, origins: np.ndarray) -> Forecast:
+    def _predict(self, task: ForecastTask, origins: np.ndarray, off: frozenset[str] = frozenset()) -> Forecast:
         if not hasattr(self, "model"):
             raise BiocountInputError("lstm: predict() called before fit()")
         self._check_signature(task.data)
@@ -418,7 +428,11 @@ class LSTMForecaster:
                          inputs_scaler=self.inputs_scaler, window_norm=self.options.scaling == "window",
                          every=self.step)
         batch = _tensors(w, self.device)
-        outs = [self._with_state(st, lambda: self._outputs(batch)) for st in self.members]
+        if off and batch["static"] is not None:  # a switched-off modality's static covariates go too (0 = mean)
+            names = self.signature["static_names"]
+            gone = torch.as_tensor([n.split(":")[0] in off for n in names], device=self.device)
+            batch["static"] = batch["static"].masked_fill(gone, 0.0)
+        outs = [self._with_state(st, lambda: self._outputs(batch, off=off)) for st in self.members]
         first = torch.stack([f for f, _ in outs]).mean(0).cpu().numpy().astype(np.float64)
         second = None if outs[0][1] is None else torch.stack([v for _, v in outs]).mean(0)
         s = origins[:, 0]
@@ -508,16 +522,26 @@ class LSTMForecaster:
             raise BiocountInputError(f"{path}: written by biocount {version} (format {ckpt.get('format')}); this is "
                                      f"biocount {__version__}, which reads {'.'.join(__version__.split('.')[:2])}.x "
                                      "checkpoints: retrain, or install the matching biocount")
-        self = cls(LSTMOptions(**{**ckpt["options"], "device": device}))
-        self.horizon, self.lookback, self.signature = ckpt["horizon"], ckpt["lookback"], ckpt["signature"]
-        self.step = ckpt["step"]
-        self.scaler = SeriesScaler(ckpt["scaler_mean"].numpy(), ckpt["scaler_std"].numpy())
-        self.inputs_scaler = InputScaler({n: (m.numpy(), sd.numpy()) for n, (m, sd) in ckpt["inputs_scaler"].items()})
-        self.device = resolve_device(device)
-        self._new_model()
-        self.members = [{k: {n: t.to(self.device) for n, t in v.items()} for k, v in m.items()}
-                        for m in ckpt.get("members") or [ckpt["state"]]]
-        self._load_state(self.members[0])
+        try:
+            self = cls(LSTMOptions(**{**ckpt["options"], "device": device}))
+            self.horizon, self.lookback, self.signature = ckpt["horizon"], ckpt["lookback"], ckpt["signature"]
+            self.step = ckpt["step"]
+            self.scaler = SeriesScaler(ckpt["scaler_mean"].numpy(), ckpt["scaler_std"].numpy())
+            self.inputs_scaler = InputScaler({n: (m.numpy(), sd.numpy())
+                                              for n, (m, sd) in ckpt["inputs_scaler"].items()})
+            self.device = resolve_device(device)
+            self._new_model()
+            self.members = [{k: {n: t.to(self.device) for n, t in v.items()} for k, v in m.items()}
+                            for m in ckpt.get("members") or [ckpt["state"]]]
+            self._load_state(self.members[0])
+        except BiocountInputError:
+            raise
+        except Exception as exc:  # options that do not validate, a missing entry, weights of another shape
+            from biocount.registry import first_error
+
+            why = first_error(exc) if hasattr(exc, "errors") else f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+            raise BiocountInputError(f"{path}: a damaged or edited biocount checkpoint ({why}); retrain and save "
+                                     "it again") from None
         self.model.to(self.device)
         return self
 
