@@ -146,9 +146,17 @@ def test_a_sigkilled_run_leaves_nothing_the_next_run_does_not_clean(tmp_path, de
     proc.wait()
     restored = out.exists() or [p for p in tmp_path.iterdir() if p.name.startswith(".R.old-")]
     assert restored, "the old result is gone"
-    if out.exists():
-        seed = json.loads((out / "run.json").read_text())["config"]["seed"]
-        assert seed in (1, 2) and (out / "metrics.csv").is_file() and (out / MARKER).is_file()
+    # the next run of any kind (here: to another --out) puts a swapped-out R back before it reads anything
+    other = biocount("run", "--data", data, "--modalities", "t=tabular", "--models", "naive", "--out", tmp_path / "S")
+    text = other.stdout.read()
+    assert other.wait(timeout=300) == 0, text
+    assert out.is_dir(), "the next run did not restore the old result"
+    lines = text.splitlines()
+    if any("restored" in line for line in lines):
+        assert text.index("restored") < text.index("reading data")
+    shutil.rmtree(tmp_path / "S")
+    seed = json.loads((out / "run.json").read_text())["config"]["seed"]
+    assert seed in (1, 2) and (out / "metrics.csv").is_file() and (out / MARKER).is_file()
     done = biocount("run", "--data", data, "--modalities", "t=tabular", "--models", "naive", "--quiet", "--out", out,
                     "--overwrite", "--seed", 3)
     assert done.wait(timeout=300) == 0, done.stdout.read()
