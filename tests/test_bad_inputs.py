@@ -187,6 +187,14 @@ CASES = [
     ("the same read lazily from disk", {"cells.h5ad": lambda tmp: damaged_sparse_h5ad(tmp / "cells.h5ad")},
      ["--data", "FILE:cells.h5ad", "--modalities", "cells=rna", "--models", "naive"], {"BIOCOUNT_IN_MEMORY_MB": "0"},
      "the cell matrix is damaged (indices must be < 30); re-export the file"),
+    ("encoder typo", {"t.csv": LONG}, ["--data", "FILE:t.csv", "--modalities", "t=tabluar"], {},
+     "--modalities MOD=tabluar: no loaded encoder 'tabluar' (did you mean 'tabular'?); encoders: genomic, protein"),
+    ("modality without an encoder", {"t.csv": LONG}, ["--data", "FILE:t.csv", "--modalities", "t"], {},
+     "no encoder for modality 't'; known: genomic, protein, rna; name one with --modalities t=tabular"),
+    ("modality typo", {}, ["--modalities", "rna,protien"], {},
+     "modality 'protien' is not in the demo study (did you mean 'protein'?); available: genomic, rna, protein"),
+    ("forecaster typo", {}, ["--models", "lstm,arim"], {},
+     "no forecaster for name 'arim' (did you mean 'arima'?); known: arima, lstm, naive"),
     ("unknown plugin in BIOCOUNT_LOAD_PLUGINS", {}, [], {"BIOCOUNT_LOAD_PLUGINS": "biocount,nosuch"},
      "BIOCOUNT_LOAD_PLUGINS: 'nosuch' is not an installed plugin distribution (installed: biocount"),
 ]
@@ -401,3 +409,12 @@ def test_a_very_wide_target_is_said_before_the_per_feature_models_start(tmp_path
     lines = result.output.splitlines()
     said = next(i for i, x in enumerate(lines) if line in x)
     assert said < next(i for i, x in enumerate(lines) if "fitting arima" in x)
+
+
+def test_a_target_chosen_for_the_user_is_said(tmp_path):
+    """--modalities rna,genomic names no protein: the first modality is forecast, and the run says so."""
+    result = CliRunner().invoke(cli, ["run", "--modalities", "rna,genomic", "--models", "naive", "--quiet",
+                                      "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    assert ("note: target: rna (no 'protein' among --modalities rna,genomic, so the first is forecast); choose "
+            "with --target MOD or MOD:FEATURE,...") in " ".join(result.output.split())

@@ -4,5 +4,5 @@ __version__ = "0.1.0"
 
 #: The plugin API version this host implements. Plugins declare the version they target in their
 #: specs; a plugin whose major version differs is refused (see docs/plugins.md, "Versioning").
-PLUGIN_API = "1.1"
+PLUGIN_API = "1.2"  # 1.1: Forecaster protocol with Capabilities and reports; 1.2: Capabilities.subsets, local_fits
 SUPPORTED_PLUGIN_API_MAJORS = (1,)

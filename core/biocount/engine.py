@@ -199,7 +199,10 @@ def read_study(config: RunConfig, plan: Plan, data: Any) -> tuple[dict[str, Any]
     data, source = _read(config, plan.host, data)
     missing = [n for n in plan.names if n not in data]
     if missing:
-        raise BiocountInputError(f"modality '{missing[0]}' is not in {source}; available: {', '.join(data)}")
+        from .plugins import did_you_mean
+
+        raise BiocountInputError(f"modality '{missing[0]}' is not in {source}{did_you_mean(missing[0], list(data))}; "
+                                 f"available: {', '.join(data)}")
     data, report = _design(config, data, plan.target)
     if config.time_axis == "index":
         data = _observation_index(data, plan.names)
@@ -240,6 +243,11 @@ def align_study(config: RunConfig, plan: Plan, encoded: dict[str, Any], study: d
         raise PluginError(f"the encoder of target modality '{plan.target}' invented series or time points "
                           f"({', '.join(map(str, unknown[:3])) or 'times'}); it may only keep or drop rows")
     aligned.report[:0] = design_report
+    from .defaults import TARGET
+
+    if config.target is None and len(plan.names) > 1 and plan.target != TARGET:  # chosen, not asked for: say so
+        aligned.report.insert(0, f"target: {plan.target} (no '{TARGET}' among --modalities {','.join(plan.names)}, "
+                                 "so the first is forecast); choose with --target MOD or MOD:FEATURE,...")
     aligned.report.extend(_flat_target_notes(aligned))
     shared = float(aligned.present.mean())
     if shared < 0.5:

@@ -336,8 +336,10 @@ class Host:
             hint += (f"; installed but not enabled (may provide it): {', '.join(off)}; run `biocount plugins enable "
                      f"{off[0]}`")
         generic = [c.spec.name for c in self.components(kind) if key == "modality" and c.spec.modality is None]
-        mapping = f"; or map it in the registry, e.g. '{section}: {{{name}: {generic[0]}}}'" if generic else ""
-        raise PluginError(f"no {kind} for {key} '{name}'; known: {', '.join(known) or 'none'}{mapping}{hint}")
+        mapping = (f"; name one with --modalities {name}={generic[0]}, or map it in the registry, e.g. "
+                   f"'{section}: {{{name}: {generic[0]}}}'" if generic else "")
+        raise PluginError(f"no {kind} for {key} '{name}'{did_you_mean(name, known)}; known: {', '.join(known) or 'none'}"
+                          f"{mapping}{hint}")
 
     def component(self, kind: str, ref: str) -> Component:
         """The component ``ref`` ('name' or 'distribution:name') of ``kind``."""
@@ -357,7 +359,10 @@ class Host:
             r = failed[0]
             raise PluginError(f"registry line '{line}' needs {kind} '{comp}' of distribution {r.dist} {r.version}, "
                               f"which is {r.status}: {r.error}")
-        raise PluginError(f"registry line '{line}': no loaded {kind} '{ref}'; see `biocount plugins list`")
+        names = sorted({c.spec.name for c in self.components(kind)})
+        where = f"registry line '{line}'" if line != ref else f"--modalities MOD={ref}"
+        raise PluginError(f"{where}: no loaded {kind} '{ref}'{did_you_mean(comp, names)}; {kind}s: "
+                          f"{', '.join(names) or 'none'} (`biocount plugins list`)")
 
     def raise_for_registry(self) -> None:
         if self.registry_error is not None:
@@ -375,6 +380,14 @@ class Host:
 
 class _Incompatible(Exception):
     pass
+
+
+def did_you_mean(name: str, options: list[str]) -> str:
+    """" (did you mean 'x'?)" for the closest of ``options`` (difflib), or ''."""
+    import difflib
+
+    close = difflib.get_close_matches(name, [str(o) for o in options], n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close and close[0] != name else ""
 
 
 def _conflict_message(kind: str, name: str, comps: list[Component], section: str) -> str:
