@@ -88,7 +88,7 @@ def _val_mse(pred: np.ndarray, y: np.ndarray) -> float:
 
 def candidates(bt) -> dict[str, tuple[np.ndarray, str]]:
     """name -> (test forecast, how it was made) for every candidate headline."""
-    from biocount.ensemble import combine, ensemble, guarded, simplex_least_squares
+    from biocount.ensemble import _columns, combine, ensemble, guarded, simplex_least_squares
 
     f = {n: (fc["val"].mean, fc["test"].mean) for n, fc in bt.forecasts.items()
          if "[" not in n and not n.startswith("ensemble:")}
@@ -103,7 +103,7 @@ def candidates(bt) -> dict[str, tuple[np.ndarray, str]]:
             method += f" (fallback: {exc})"
         out[f"{method.split(' ')[0]}/{per}"] = (pred, f"{method} of {'+'.join(members)}, weights {per}")
     # the previous headline: the plain simplex stack of lstm, arima, naive per horizon
-    w = np.stack([simplex_least_squares(*_rows([f[m][0][:, h] for m in members], bt.y_val[:, h]))
+    w = np.stack([simplex_least_squares(*_columns([f[m][0][:, h] for m in members], bt.y_val[:, h])[:2])
                   for h in range(bt.horizon)])
     out["stack3/horizon"] = (combine([f[m][1] for m in members], w, "horizon"),
                              "the previous headline: simplex stack of lstm, arima, naive per horizon, unshrunk")
@@ -123,13 +123,6 @@ def candidates(bt) -> dict[str, tuple[np.ndarray, str]]:
     except Exception as exc:
         out["headline"] = (f["lstm"][1], f"the LSTM (no ensemble: {exc})")
     return out
-
-
-def _rows(preds: list[np.ndarray], y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    P = np.stack([p.reshape(-1) for p in preds], axis=1)
-    t = y.reshape(-1)
-    ok = ~np.isnan(t) & np.all(np.isfinite(P), axis=1)
-    return P[ok], t[ok]
 
 
 def score_run(result, wall: float) -> dict[str, Any]:

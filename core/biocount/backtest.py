@@ -218,8 +218,10 @@ class Backtest:
                     continue
                 row: dict[str, Any] = {"modality": m, "model": base, "without": without, "horizons": []}
                 for h in range(self.horizon):
-                    cell = {"h": h + 1, "mse_with": _mse(self.forecasts[base]["val"].mean[:, h], self.y_val[:, h]),
-                            "mse_without": _mse(self.forecasts[without]["val"].mean[:, h], self.y_val[:, h])}
+                    cell = {"h": h + 1,
+                            "mse_with": point_metrics(self.y_val[:, h], self.forecasts[base]["val"].mean[:, h])["mse"],
+                            "mse_without": point_metrics(self.y_val[:, h],
+                                                         self.forecasts[without]["val"].mean[:, h])["mse"]}
                     if head is not None and head["per"] != "feature":
                         w = np.asarray(head["weights"])
                         w = w if head["per"] == "pooled" else w[h]
@@ -356,11 +358,6 @@ def _ensembles(forecasts: dict[str, dict[str, Forecast]], members: list[str], y_
         weights[name] = {"members": members, "per": per, "weights": np.asarray(w).tolist(), "choices": choices}
         notes += _fallback_notes(name, choices, per)
     return weights, notes
-
-
-def _mse(pred: np.ndarray, y: np.ndarray) -> float:
-    ok = ~np.isnan(y) & np.isfinite(pred)
-    return float(np.mean((pred[ok] - y[ok]) ** 2)) if ok.any() else float("nan")
 
 
 def _spans(hs: list[int]) -> str:

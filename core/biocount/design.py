@@ -108,13 +108,13 @@ def _read_pairs(path: str, what: str, option: str, known: set[str] | None = None
     if not file.is_file():
         raise BiocountInputError(f"{option}: {path} is neither 'all' nor a file; give 'all' or a CSV of {what}")
     try:
-        frame = pd.read_csv(file, dtype=str, keep_default_na=False)
+        # header=None: the first line as written (as a header, pandas would rename repeated names)
+        rows = pd.read_csv(file, dtype=str, keep_default_na=False, header=None)
     except Exception as exc:
         raise BiocountInputError(f"{option}: {path} is not a readable CSV ({exc})") from None
-    if frame.shape[1] != 2:
-        raise BiocountInputError(f"{option}: {path} has {frame.shape[1]} columns; it needs exactly two ({what})")
-    with file.open(encoding="utf-8", errors="replace") as fh:  # as written (pandas renames repeated names)
-        header = [c.strip() for c in fh.readline().rstrip("\r\n").split(",")]
+    if rows.shape[1] != 2:
+        raise BiocountInputError(f"{option}: {path} has {rows.shape[1]} columns; it needs exactly two ({what})")
+    header, frame = [str(c).strip() for c in rows.iloc[0]], rows.iloc[1:]
     if known is not None and header[0] in known:
         raise BiocountInputError(f"{option}: {path} has no header: its first line '{','.join(header)}' is a "
                                  f"mapping; add a header line first, e.g. '{what.replace(', ', ',')}'")

@@ -317,7 +317,8 @@ def run_info(config: RunConfig, plan: Plan, split: Any, encoded: dict[str, Any],
         "registry": {"files": [str(p) for p in host.loaded_registry.sources], "sha256": host.loaded_registry.sha256},
         "versions": _versions(), "timings_s": clock.timings, "peak_rss_mb": clock.rss,
         "forecasters": {n: {"timings_s": bt.timings.get(n, {})} | r for n, r in reports.items()},
-        "failed": bt.failed, "ensembles": bt.weights, "modality_sets": bt.modality_sets(), "conformal_levels": config.levels, "threads": plan.threads,
+        "failed": bt.failed, "ensembles": bt.weights, "modality_sets": bt.modality_sets(),
+        "conformal_levels": config.levels, "threads": plan.threads,
         "headline": next((n for n in bt.weights), next(n for n in config.models if n in bt.forecasts)),
     }
     info["notes"] = ([f"{n}: {note}" for n, d in encoded.items() for note in d.meta.notes]
@@ -481,6 +482,8 @@ def _views(forecasters: dict[str, tuple], aligned: Any, inputs: list[str]) -> di
     least), labelled by what it reads: ``lstm(protein)`` is the LSTM on the target's history only."""
     from itertools import combinations
 
+    from .backtest import View
+
     static = [str(n).split(":")[0] for n in (aligned.static_names if aligned.static_names is not None else [])]
     blocks = {m: [b for b in dict.fromkeys([*aligned.inputs, *static]) if _block_of(b, inputs) == m] for m in inputs}
     present = [m for m in inputs if blocks[m]]
@@ -488,8 +491,6 @@ def _views(forecasters: dict[str, tuple], aligned: Any, inputs: list[str]) -> di
         return {}
     sizes = range(len(present)) if len(present) <= VIEW_SUBSETS_UP_TO else [0]
     subsets = [kept for k in sizes for kept in combinations(present, k)]
-    from .backtest import View
-
     out = {}
     for name, (comp, *_rest) in forecasters.items():
         if comp.spec.capabilities.subsets:

@@ -89,25 +89,29 @@ def simplex_least_squares(P: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def fit_weights(method: str, preds: list[np.ndarray], y: np.ndarray) -> np.ndarray:
     """Weights (M,) of one ensemble from members' validation forecasts and the validation targets."""
-    M = len(preds)
     if method == "mean":
-        return np.full(M, 1.0 / M)
+        return np.full(len(preds), 1.0 / len(preds))
     P, t, origin = _columns(preds, y)
-    if t.size < MIN_POINTS:
+    _enough(method, t.size)
+    return _weights(method, P, t, origin)[0]
+
+
+def _enough(method: str, n: int) -> None:
+    if method != "mean" and n < MIN_POINTS:
         raise BiocountInputError(f"ensemble '{method}' needs at least {MIN_POINTS} observed validation points to fit "
-                                 f"weights, got {t.size}; raise --val-size or use --ensemble mean")
-    return _weights(method, P, t, origin)
+                                 f"weights, got {n}; raise --val-size or use --ensemble mean")
 
 
-def _weights(method: str, P: np.ndarray, t: np.ndarray, origin: np.ndarray) -> np.ndarray:
+def _weights(method: str, P: np.ndarray, t: np.ndarray, origin: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+    """Weights from rows (P, t) and what was chosen (the stack's shrinkage)."""
     if method == "mean":
-        return np.full(P.shape[1], 1.0 / P.shape[1])
+        return np.full(P.shape[1], 1.0 / P.shape[1]), {}
     if method == "inverse":
         mse = np.mean((P - t[:, None]) ** 2, axis=0)
         inv = 1.0 / np.maximum(mse, 1e-12)
-        return inv / inv.sum()
+        return inv / inv.sum(), {}
     if method == "stack":
-        return shrunk_stack(P, t, origin)[0]
+        return shrunk_stack(P, t, origin)
     raise BiocountInputError(f"unknown ensemble '{method}'; use {', '.join(METHODS)}")
 
 
@@ -124,17 +128,15 @@ def guard(method: str, preds: list[np.ndarray], y: np.ndarray, baselines: dict[i
     weights fall back to the baseline with the lowest validation MSE. Returns (weights, what happened)."""
     from .metrics import dm_test
 
-    w = fit_weights(method, preds, y)
     P, t, origin = _columns(preds, y)
-    info: dict[str, Any] = {}
-    if method == "stack":
-        info |= shrunk_stack(P, t, origin)[1]
+    _enough(method, t.size)
+    w, info = _weights(method, P, t, origin)
     folds = _folds(origin)
     if not folds or not baselines:
         return w, info | {"fallback": None}
     oof = np.empty_like(t)
     for held in folds:
-        oof[held] = P[held] @ _weights(method, P[~held], t[~held], origin[~held])
+        oof[held] = P[held] @ _weights(method, P[~held], t[~held], origin[~held])[0]
     mine = _per_origin((oof - t) ** 2, origin)
     worst = None
     for m, name in baselines.items():
