@@ -33,7 +33,7 @@ from bench.common import RESULTS, machine
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DOC = Path(__file__).resolve().parents[1] / "docs" / "accuracy.md"
-BASELINES = ("arima", "naive")
+BASELINES = ("arima", "naive", "climatology")
 HEADLINE = ("**the headline `ensemble:stack` of `biocount run`**: every forecaster and the LSTM's modality-subset views "
             "(`lstm(target)`, ...), stacked per horizon with shrinkage chosen by cross-validation over validation "
             "origins, falling back to a baseline where it is significantly worse on held-out validation origins")

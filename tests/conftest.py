@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 import uuid
 from dataclasses import dataclass
@@ -132,3 +133,48 @@ def _isolated_user_config(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("BIOCOUNT_REGISTRY", raising=False)
     monkeypatch.delenv("BIOCOUNT_LOAD_PLUGINS", raising=False)
     monkeypatch.delenv("BIOCOUNT_STRICT_PLUGINS", raising=False)
+
+
+def section_of(page: str, name: str) -> str:
+    """One ``<section id=name>`` of a report page."""
+    start = page.index(f'<section id="{name}">')
+    return page[start: page.index("</section>", start) + len("</section>")]
+
+
+@pytest.fixture
+def section_screenshot():
+    """Headless Chromium renders one section of a report alone (with the page's style): no console error,
+    text and charts drawn, not a blank box. Skipped where there is no chromium, outside CI."""
+    import shutil
+    import subprocess
+
+    import numpy as np
+
+    def shoot(report: Path, name: str, tmp_path: Path) -> Path:
+        browser = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome"))
+                        if p), None)
+        if browser is None:
+            if os.environ.get("BIOCOUNT_REQUIRE_BROWSER"):
+                pytest.fail("BIOCOUNT_REQUIRE_BROWSER is set but no chromium is installed (apt-get install chromium)")
+            pytest.skip("no chromium on this machine (CI installs it: apt-get install chromium)")
+        page = report.read_text()
+        alone = tmp_path / f"{name}.html"
+        alone.write_text(page[: page.index("<main>")] + "<main>" + section_of(page, name) + "</main></body></html>")
+        shot = tmp_path / f"{name}.png"
+        flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
+                 "--disable-background-networking", "--disable-component-update", f"--user-data-dir={tmp_path / 'u'}",
+                 "--virtual-time-budget=3000", "--enable-logging=stderr", "--v=0", "--hide-scrollbars"]
+        done = subprocess.run([*flags, "--window-size=1280,1600", f"--screenshot={shot}", alone.as_uri()],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and shot.exists(), done.stderr[-2000:]
+        assert not [line for line in done.stderr.splitlines() if "CONSOLE" in line]
+        from PIL import Image
+
+        pixels = np.asarray(Image.open(shot).convert("L"))
+        assert pixels.std() > 10 and len(np.unique(pixels)) > 20  # text and bars, not a blank page
+        keep = os.environ.get("BIOCOUNT_SCREENSHOT_DIR")
+        if keep:
+            shutil.copy(shot, os.path.join(keep, f"{report.parent.parent.name}-{name}.png"))
+        return shot
+
+    return shoot

@@ -78,6 +78,18 @@ def test_compare_get_and_plots(pipeline):
     fig.savefig(tmp / "compare.png")
     for name in ("forecast.png", "compare.png"):
         assert (tmp / name).stat().st_size > 5000
+    # hub-grade scores stored with the forecast, and their plots
+    entry = tc["protein"].uns["fc_lstm"]
+    assert entry["scores"]["horizon"].tolist() == [1, 2, 3]
+    np.testing.assert_allclose(entry["scores"]["wis"], entry["scores"]["dispersion"] + entry["scores"]["overprediction"]
+                               + entry["scores"]["underprediction"])
+    assert int(entry["pit"].sum()) == int(entry["metrics"]["n"])  # every scored test point has a PIT value
+    fig = bc.pl.pit(tc, key="fc_lstm", return_fig=True)
+    assert len(fig.axes[0].patches) == 10
+    fig = bc.pl.coverage(tc, key="fc_lstm", return_fig=True)
+    assert len(fig.axes[0].lines) == 8  # 4 levels, observed and nominal
+    with pytest.raises(BiocountInputError, match="no scored biocount forecast"):
+        bc.pl.pit(tc["protein"], key="nothing")
 
 
 def test_h5mu_round_trip_keeps_every_result(pipeline):

@@ -194,7 +194,7 @@ CASES = [
     ("modality typo", {}, ["--modalities", "rna,protien"], {},
      "modality 'protien' is not in the demo study (did you mean 'protein'?); available: genomic, rna, protein"),
     ("forecaster typo", {}, ["--models", "lstm,arim"], {},
-     "no forecaster for name 'arim' (did you mean 'arima'?); known: arima, lstm, naive"),
+     "no forecaster for name 'arim' (did you mean 'arima'?); known: arima, climatology, lstm, naive"),
     ("unknown plugin in BIOCOUNT_LOAD_PLUGINS", {}, [], {"BIOCOUNT_LOAD_PLUGINS": "biocount,nosuch"},
      "BIOCOUNT_LOAD_PLUGINS: 'nosuch' is not an installed plugin distribution (installed: biocount"),
 ]

@@ -130,6 +130,15 @@ def test_the_report_renders_in_a_real_browser(demo_run, tmp_path):
         print(f"screenshot: {keep}/report.png ({(demo_run / 'report.html').stat().st_size / 1e6:.2f} MB report)")
 
 
+def test_the_demo_scores_section_renders_in_a_real_browser(demo_run, tmp_path, section_screenshot):
+    page = (demo_run / "report.html").read_text()
+    from conftest import section_of
+
+    section = section_of(page, "scores")
+    assert "PIT histograms" in section and "CRPS skill vs" in section and section.count("<svg") == 2
+    section_screenshot(demo_run / "report.html", "scores", tmp_path)
+
+
 def test_names_that_look_like_mathtext_are_drawn_as_text(tmp_path):
     """A series and a feature named with matplotlib mathtext (an unknown macro): the report is written, the
     names appear as typed, and the last line lists what the folder holds."""
@@ -145,4 +154,4 @@ def test_names_that_look_like_mathtext_are_drawn_as_text(tmp_path):
     page = (out / "report.html").read_text()
     assert r"$\undefinedmacro$" in page and r"$\alpha_{x$" in page
     last = result.output.strip().splitlines()[-1]
-    assert last == (f"wrote {out}/ (forecasts.csv, metrics.csv, observed.csv, report.html, run.json)"), last
+    assert last == (f"wrote {out}/ (forecasts.csv, metrics.csv, observed.csv, report.html, run.json, scores.csv)"), last

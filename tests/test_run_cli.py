@@ -32,9 +32,10 @@ def test_run_end_to_end_on_a_real_long_csv(shared_data, tmp_path, fast_config):
                     "--config", fast_config, "--out", out)
     assert result.exit_code == 0, result.output
     assert {p.name for p in out.iterdir()} == {"report.html", "metrics.csv", "forecasts.csv", "observed.csv",
-                                                 "run.json", "lstm.pt", ".biocount-run"}
+                                                 "run.json", "lstm.pt", "scores.csv", ".biocount-run"}
     metrics = pd.read_csv(out / "metrics.csv")
-    assert set(metrics["forecaster"]) == {"lstm", "arima", "naive", "arima:native", "ensemble:stack"}
+    assert set(metrics["forecaster"]) == {"lstm", "arima", "naive", "climatology", "arima:native", "climatology:native",
+                                          "ensemble:stack"}
     assert {"overall", "feature", "horizon"} == set(metrics["scope"])
     forecasts = pd.read_csv(out / "forecasts.csv")
     assert list(forecasts.columns[:6]) == ["series", "feature", "origin", "horizon", "time", "observed"]
@@ -49,7 +50,7 @@ def test_run_end_to_end_on_a_real_long_csv(shared_data, tmp_path, fast_config):
     assert len(info["data"][0]["sha256"]) == 64 and info["registry"]["sha256"]
     assert {"read", "encode", "align", "fit+backtest"} <= set(info["timings_s"])
     assert info["forecasters"]["lstm"]["device"] == "cpu" and "torch" in info["versions"]
-    assert info["forecasters"]["lstm"]["lookback"] == 4 and info["baselines"] == ["arima", "naive"]
+    assert info["forecasters"]["lstm"]["lookback"] == 4 and info["baselines"] == ["arima", "naive", "climatology"]
     assert {"fit_s", "predict_s"} <= set(info["forecasters"]["arima"]["timings_s"])
     assert info["scored"]["test"]["series"] == 11 and info["split"]["unscored"] == {}
     assert "lstm" in result.output and "DM vs arima" in result.output and "MSE by horizon" in result.output
@@ -168,7 +169,7 @@ def test_ensembles_intervals_and_ablations_end_to_end(tmp_path, fast_config):
     info = json.loads((out / "run.json").read_text())
     w = info["ensembles"]["ensemble:stack"]
     assert w["per"] == "pooled" and abs(sum(w["weights"]) - 1) < 1e-9 and min(w["weights"]) >= 0
-    assert w["members"] == ["lstm(protein)", "lstm", "arima", "naive"]  # models and views, not the ablation refits
+    assert w["members"] == ["lstm(protein)", "lstm", "arima", "naive", "climatology"]  # models and views, not the refits
 
 
 @pytest.mark.parametrize(("args", "needle"), [

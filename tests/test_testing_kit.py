@@ -46,6 +46,11 @@ class TestNaiveContract(ForecasterContract):
     name = "naive"
 
 
+class TestClimatologyContract(ForecasterContract):
+    name = "climatology"
+    options = {"period": 6, "min_values": 2}  # the contract's sine has a period near 19 days; any cycle will do
+
+
 class TestArimaContract(ForecasterContract):
     name = "arima"
     options = {"order": [1, 0, 0]}
@@ -69,7 +74,7 @@ class WidgetPlugin:
 
 def test_host_fixture_has_discovery_off(biocount_host):
     assert [r.target for r in biocount_host.records] == ["biocount.core"]
-    assert {c.spec.name for c in biocount_host.components("forecaster")} == {"lstm", "naive"}
+    assert {c.spec.name for c in biocount_host.components("forecaster")} == {"lstm", "naive", "climatology"}
 
 
 def test_registered_adds_a_plugin_for_the_block_only(biocount_host):

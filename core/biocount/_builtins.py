@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._version import PLUGIN_API
+from .forecasters.climatology import ClimatologyOptions
 from .forecasters.lstm_options import LSTMOptions
 from .hookspecs import hookimpl
 from .specs import Capabilities, ForecasterSpec, NoOptions
@@ -12,6 +13,9 @@ from .specs import Capabilities, ForecasterSpec, NoOptions
 def biocount_register_forecasters(register):
     register(ForecasterSpec(name="naive", factory="biocount.forecasters.naive:build", options=NoOptions,
                             api=PLUGIN_API, description="persistence: the last observed value"))
+    register(ForecasterSpec(name="climatology", factory="biocount.forecasters.climatology:build",
+                            options=ClimatologyOptions, api=PLUGIN_API,
+                            description="the same phase of earlier cycles (or the mean so far): the hubs' baseline"))
     register(ForecasterSpec(name="lstm", factory="biocount.forecasters.lstm:build", options=LSTMOptions,
                             api=PLUGIN_API, description="the shared multi-input LSTM (cuDNN on CUDA, CPU otherwise)",
                             capabilities=Capabilities(global_model=True, uses_inputs=True, distributed=True,

@@ -202,6 +202,24 @@ class Backtest:
         frame = pd.DataFrame(rows)
         return frame.reindex(columns=[c for c in columns if c in frame or not c.startswith("dm_")])
 
+    def scores(self, by_feature: bool = False) -> pd.DataFrame:
+        """Hub-grade probabilistic scores per forecaster, distribution and horizon (:mod:`biocount.scoring`):
+        CRPS, log score, WIS and its parts, coverage, CRPS skill against each baseline with a bootstrap
+        interval and a DM test. The default table is computed once."""
+        from .scoring import score_table
+
+        if by_feature:
+            return score_table(self, by_feature=True)
+        if not hasattr(self, "_scores"):
+            self._scores = score_table(self)
+        return self._scores.copy()
+
+    def score_summary(self) -> dict[str, Any]:
+        """PIT histograms, coverage by horizon, the toughest baseline, the conformal widths (run.json)."""
+        from .scoring import summary
+
+        return summary(self)
+
     def modality_sets(self) -> list[dict[str, Any]]:
         """Per input modality and horizon, on validation points only: the MSE of the full model and of its
         view without that modality, and the headline's weight on members that read it; with a sentence.
@@ -394,8 +412,7 @@ def _check_shape(fc: Forecast, origins: np.ndarray, horizon: int, data: Aligned)
 
 def _split_forecast(fc: Forecast, n: int) -> dict[str, Forecast]:
     """One forecast of validation then test origins as {"val": first n, "test": the rest}."""
-    return {"val": Forecast(fc.mean[:n], {q: v[:n] for q, v in fc.quantiles.items()}),
-            "test": Forecast(fc.mean[n:], {q: v[n:] for q, v in fc.quantiles.items()})}
+    return {"val": fc.rows(slice(None, n)), "test": fc.rows(slice(n, None))}
 
 
 def _fallback_notes(name: str, choices: list[dict[str, Any]], per: str) -> list[str]:

@@ -186,7 +186,7 @@ def plugins_validate(obj: dict[str, Any], dist: str) -> None:
 @cli.command("report")
 @click.argument("folder", type=click.Path(file_okay=False))
 def report_cmd(folder: str) -> None:
-    """Rebuild FOLDER/report.html from the folder's metrics.csv, forecasts.csv, observed.csv and run.json."""
+    """Rebuild FOLDER/report.html from the folder's metrics.csv, forecasts.csv, scores.csv, observed.csv and run.json."""
     from pathlib import Path
 
     from .errors import BiocountInputError
@@ -209,6 +209,39 @@ def report_cmd(folder: str) -> None:
                                  "biocount run to rewrite the folder") from None
     write_file(path / "report.html", page)  # a new file beside it, then renamed: never half-written or followed
     click.echo(f"wrote {path / 'report.html'} ({(path / 'report.html').stat().st_size / 1e6:.2f} MB)")
+
+
+@cli.command("export")
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["hubverse"]), default="hubverse", show_default=True,
+              help="hubverse: the forecasting hubs' model-output table (quantiles).")
+@click.option("--forecaster", default=None, help="Forecaster to export (default: the run's headline).")
+@click.option("--to", "dest", type=click.Path(dir_okay=False), default=None,
+              help="File to write (default: FOLDER/hubverse-<model id>.csv).")
+def export_cmd(folder: str, fmt: str, forecaster: str | None, dest: str | None) -> None:
+    """Write the test-origin forecasts of a run FOLDER in a forecasting hub's format (docs/evaluation.md)."""
+    import json
+    from pathlib import Path
+
+    from .errors import BiocountInputError
+    from .export import hubverse, model_id
+    from .output import write_file
+
+    path = Path(folder)
+    if not path.is_dir():
+        raise BiocountInputError(f"{folder}: no such folder; point at a folder biocount run wrote")
+    table = hubverse(path, forecaster=forecaster)
+    target = Path(dest) if dest else path / f"hubverse-{table['model_id'].iloc[0] if len(table) else model_id('none')}.csv"
+    if not target.parent.is_dir():
+        raise BiocountInputError(f"--to {dest}: no folder {target.parent}; create it or choose another file")
+    write_file(target, table.to_csv(index=False))
+    info = json.loads((path / "run.json").read_text())
+    scale = info.get("modalities", {}).get(info["target"]["modality"], {}).get("normalisation", "none")
+    click.echo(f"wrote {target} ({len(table)} rows: {table['location'].nunique()} locations x "
+               f"{table['target'].nunique()} targets x {table['reference_date'].nunique()} reference dates x "
+               f"{table['horizon'].nunique()} horizons x {table['output_type_id'].nunique()} quantiles)")
+    if scale != "none":
+        click.echo(f"note: values are on the target's encoded scale ({scale}), the scale biocount scores on")
 
 
 @cli.group()
@@ -383,9 +416,8 @@ def _print_comparison(result) -> None:
     table.add_column("forecaster")
     for m in METRICS:
         table.add_column(m.upper() if m != "r2" else "R²", justify="right")
-    for b in baselines:
-        table.add_column(f"DM vs {b}", justify="right")
-        table.add_column("p" + " " * baselines.index(b), justify="right")
+    for b in baselines:  # statistic and p-value in one cell: three baselines still fit 132 columns
+        table.add_column(f"DM vs {b} (p)", justify="right")
     level = min(result.config.levels, key=lambda lv: abs(lv - 0.8))
     cov = f"coverage_{pct(level)}"
     table.add_column(f"cover {level:.0%}", justify="right")
@@ -398,25 +430,20 @@ def _print_comparison(result) -> None:
         tests = []
         for b in baselines:
             stat, p = row.get(f"dm_{b}_stat", np.nan), row.get(f"dm_{b}_p", np.nan)
-            tests += ["", ""] if np.isnan(stat) else [f"{stat:.2f}", f"{p:.2g}"]
+            tests.append("" if np.isnan(stat) else f"{stat:.2f} ({p:.2g})")
         table.add_row(escape(_label(str(name), info)), *cells, *tests,
                       f"{row[cov]:.0%}" if np.isfinite(row.get(cov, np.nan)) else "")
     console = Console(highlight=False)
     console.width = max(console.width, 132)  # a pipe or a log file still gets the whole table
     console.print(table)
     console.print(_by_horizon(result.metrics, baselines))
+    _print_scores(console, result.scores, baselines)
     console.print("MSE weights every scored point equally. DM: Diebold-Mariano on each (series, origin)'s summed "
                   "squared error (so its sign always agrees with MSE), Harvey-corrected; negative = lower error than "
                   "the named baseline. Bold: best per metric. cover: test coverage of the split-conformal interval.")
     console.print("scored: " + "; ".join(f"{role} {v['series']} series, {v['origins']} origins, {v['points']} points"
                                          for role, v in info.get("scored", {}).items()))
-    for name, w in info.get("ensembles", {}).items():
-        if w["per"] != "feature":  # per feature: too many to print; run.json has them
-            rows = [w["weights"]] if w["per"] == "pooled" else w["weights"]
-            console.print(escape(f"{name} weights (fitted on validation points only): " + "; ".join(
-                (f"h={h + 1} " if w["per"] == "horizon" else "")
-                + ", ".join(f"{m} {x:.2f}" for m, x in zip(w["members"], row, strict=True))
-                for h, row in enumerate(rows))))
+    _print_weights(console, info)
     for row in info.get("modality_sets", []):
         console.print(f"[bold]modality:[/] {escape(row['text'])}")
     if info.get("headline"):
@@ -425,6 +452,31 @@ def _print_comparison(result) -> None:
         console.print(f"[yellow]left out:[/] {escape(why)}")
     for note in info.get("notes", []):
         console.print(f"[yellow]note:[/] {escape(note)}")
+
+
+def _print_weights(console, info: dict) -> None:
+    """Each ensemble's weights per horizon (per feature: too many to print; run.json has them)."""
+    from rich.markup import escape
+
+    for name, w in info.get("ensembles", {}).items():
+        if w["per"] != "feature":
+            rows = [w["weights"]] if w["per"] == "pooled" else w["weights"]
+            console.print(escape(f"{name} weights (fitted on validation points only): " + "; ".join(
+                (f"h={h + 1} " if w["per"] == "horizon" else "")
+                + ", ".join(f"{m} {x:.2f}" for m, x in zip(w["members"], row, strict=True))
+                for h, row in enumerate(rows))))
+
+
+def _print_scores(console, scores, baselines: list[str]) -> None:
+    """The CRPS by horizon and the toughest baseline (scores.csv)."""
+    from rich.markup import escape
+
+    if scores is None:
+        return
+    console.print(_crps_by_horizon(scores, baselines))
+    toughest = _toughest(scores, baselines)
+    if toughest:
+        console.print(f"[bold]toughest baseline:[/] {escape(toughest)}")
 
 
 def _label(name: str, info: dict) -> str:
@@ -437,23 +489,49 @@ def _label(name: str, info: dict) -> str:
 
 def _by_horizon(metrics, baselines: list[str]):
     """MSE per horizon per forecaster, with the DM p-value against each baseline at that horizon."""
+    rows = metrics[(metrics["scope"] == "horizon") & ~metrics["forecaster"].str.endswith(":native")]
+    return _horizon_table(rows, "MSE by horizon", "mse", "dm_{}_p", baselines)
+
+
+def _crps_by_horizon(scores, baselines: list[str]):
+    """CRPS of every forecaster's conformal predictive distribution per horizon, DM p against each baseline."""
+    rows = scores[(scores["distribution"] == "conformal") & (scores["feature"] == "all")
+                  & (scores["horizon"].astype(str) != "all")]
+    return _horizon_table(rows, "CRPS by horizon, conformal predictive distributions", "crps", "dm_crps_{}_p", baselines)
+
+
+def _horizon_table(rows, title: str, value: str, p_column: str, baselines: list[str]):
+    """One row per forecaster, one column per horizon: the value and the DM p-values against each baseline."""
     import numpy as np
     from rich.table import Table
 
-    rows = metrics[(metrics["scope"] == "horizon") & ~metrics["forecaster"].str.endswith(":native")]
-    horizons = sorted(rows["horizon"].unique())
-    table = Table(title="MSE by horizon (DM p vs " + ", ".join(baselines) + ")" if baselines else "MSE by horizon")
+    horizons = sorted({str(h) for h in rows["horizon"]}, key=int)
+    table = Table(title=f"{title} (DM p vs {', '.join(baselines)})" if baselines else title)
     table.add_column("forecaster")
     for h in horizons:
         table.add_column(f"h={h}", justify="right")
     for name, group in rows.groupby("forecaster", sort=False):
         cells = []
         for h in horizons:
-            r = group[group["horizon"] == h].iloc[0]
-            ps = [f"{r[f'dm_{b}_p']:.2g}" for b in baselines if np.isfinite(r.get(f"dm_{b}_p", np.nan))]
-            cells.append(f"{r['mse']:.4g}" + (f" ({', '.join(ps)})" if ps else ""))
+            r = group[group["horizon"].astype(str) == h].iloc[0]
+            ps = [f"{r[p_column.format(b)]:.2g}" for b in baselines if np.isfinite(r.get(p_column.format(b), np.nan))]
+            cells.append(f"{r[value]:.4g}" + (f" ({', '.join(ps)})" if ps else ""))
         table.add_row(str(name), *cells)
     return table
+
+
+def _toughest(scores, baselines: list[str]) -> str:
+    """'naive (CRPS 0.61 over every horizon; h=1 arima, h=2-3 naive)': the baseline hardest to beat."""
+    rows = scores[(scores["distribution"] == "conformal") & (scores["feature"] == "all")
+                  & scores["forecaster"].isin(baselines)]
+    if rows.empty:
+        return ""
+    every = rows[rows["horizon"].astype(str) == "all"].sort_values("crps")
+    per = [(str(h), g.sort_values("crps").iloc[0]["forecaster"]) for h, g in rows.groupby(rows["horizon"].astype(str))
+           if h != "all"]
+    per.sort(key=lambda x: int(x[0]))
+    return (f"{every.iloc[0]['forecaster']} (CRPS {every.iloc[0]['crps']:.3g} over every horizon; "
+            + ", ".join(f"h={h} {b}" for h, b in per) + ")")
 
 
 def main() -> None:

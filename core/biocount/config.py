@@ -90,8 +90,10 @@ class RunConfig(BaseModel):
                                  "series, source series.")
     replicates: str = Field(default="keep", description="Target replicates: keep (separate series), mean (one "
                                                         "series), or a CSV of series, unit (averaged per unit).")
-    period: float | None = Field(default=None, gt=0, allow_inf_nan=False, description="Place linked modalities on the target's clock by "
-                                                                 "phase (24: circadian time).")
+    period: float | None = Field(default=None, gt=0, allow_inf_nan=False, description="The study's cycle in its time units (24: "
+                                                                 "circadian hours): linked modalities are placed on "
+                                                                 "the target's clock by phase, and climatology "
+                                                                 "forecasts from the same phase of earlier cycles.")
     time_scale: dict[str, float] = Field(default_factory=dict, description="MOD=FACTOR (repeat per modality; a "
                                          "mapping in YAML / bc.run): multiply a modality's times (hours to days: 1/24).")
     options: dict[str, dict[str, Any]] = Field(default_factory=dict,

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 MODALITIES = ("rna", "protein")  # biocount run on the demo study
 TARGET = "protein"  # forecast when the run has it, else the first modality
-MODELS = ("lstm", "arima", "naive")
-BASELINES = ("arima", "naive")  # every other forecaster is DM-tested against these
+MODELS = ("lstm", "arima", "naive", "climatology")
+BASELINES = ("arima", "naive", "climatology")  # every other forecaster is DM-tested against these
 ANNDATA_MODALITY = "rna"  # the modality a lone AnnData is, in bc.tl and bc.pp, unless told
 METHOD = "lstm"  # bc.tl.forecast's forecaster
 REFERENCE = "arima"  # bc.tl.compare's reference when it was fitted

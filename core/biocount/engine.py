@@ -34,6 +34,7 @@ class RunResult:
     fitted: dict[str, Any] = field(default_factory=dict)
     backtest: Any = None
     observed: pd.DataFrame | None = None
+    scores: pd.DataFrame | None = None  # scores.csv: hub-grade probabilistic scores (biocount.scoring)
     rank: int = 0  # under torchrun: this process's rank; only rank 0's result is complete and written
 
     def write(self, out: str | Path | None = None, *, overwrite: bool | None = None) -> Path:
@@ -104,12 +105,13 @@ def run(config: RunConfig, *, host: Any = None, log=None, data: Any = None) -> R
         bt = backtest(config, plan, aligned, split.on_grid(aligned), log)
         clock.lap("fit+backtest")
         metrics, comparison, forecasts = bt.metrics(), bt.comparison(), bt.forecasts_frame()  # fill bt.notes
+        scores = bt.scores()
         clock.lap("report")
         importance, attributions = explain(config, plan, bt)
         clock.lap("explain")
     info = run_info(config, plan, split, encoded, aligned, bt, clock) | {"importance": importance,
                                                                          "attributions": attributions}
-    return RunResult(config, comparison, metrics, forecasts, info, bt.fitted, bt, observed_frame(aligned))
+    return RunResult(config, comparison, metrics, forecasts, info, bt.fitted, bt, observed_frame(aligned), scores)
 
 
 def _ddp_device(plan: Plan) -> str:
@@ -318,6 +320,7 @@ def run_info(config: RunConfig, plan: Plan, split: Any, encoded: dict[str, Any],
         "versions": _versions(), "timings_s": clock.timings, "peak_rss_mb": clock.rss,
         "forecasters": {n: {"timings_s": bt.timings.get(n, {})} | r for n, r in reports.items()},
         "failed": bt.failed, "ensembles": bt.weights, "modality_sets": bt.modality_sets(),
+        "scores": bt.score_summary(),
         "conformal_levels": config.levels, "threads": plan.threads,
         "headline": next((n for n in bt.weights), next(n for n in config.models if n in bt.forecasts)),
     }
@@ -399,6 +402,8 @@ def _build_forecasters(config: RunConfig, host: Any, threads: int | None) -> dic
     if len(set(config.models)) != len(config.models):
         raise BiocountInputError(f"--models lists a forecaster twice: {', '.join(config.models)}")
     shared = dict(config.model_options) | {"n_jobs": config.jobs, "quiet": config.quiet, "threads": threads}
+    if config.period is not None:  # the study's cycle, for forecasters that forecast from it (climatology)
+        shared["period"] = config.period
     unknown = set(config.model_options) - set(SHARED_OPTIONS)
     if unknown:
         raise BiocountInputError(f"model option '{sorted(unknown)[0]}' is not shared; use options: "
@@ -555,6 +560,8 @@ def write(result: RunResult, out: str | Path | None = None, *, overwrite: bool |
     def fill(tmp: Path) -> None:
         result.metrics.to_csv(tmp / "metrics.csv", index=False)
         result.forecasts.to_csv(tmp / "forecasts.csv", index=False)
+        if result.scores is not None:
+            result.scores.to_csv(tmp / "scores.csv", index=False)
         if result.observed is not None:
             result.observed.to_csv(tmp / "observed.csv", index=False)
         for name, model in result.fitted.items():  # checkpoints of forecasters that can save themselves

@@ -25,7 +25,7 @@ from .align import Aligned
 from .errors import BiocountInputError
 from .specs import Capabilities
 
-__all__ = ["Capabilities", "Forecast", "ForecastTask", "Forecaster", "present_origins"]
+__all__ = ["Capabilities", "Counts", "Forecast", "ForecastTask", "Forecaster", "present_origins"]
 
 
 @runtime_checkable
@@ -68,9 +68,32 @@ class ForecastTask:
 
 
 @dataclass(frozen=True)
+class Counts:
+    """A count predictive distribution per point, on the target's raw counts (``Aligned.y_counts``):
+    Poisson with mean ``mu`` (``size`` None), or negative binomial with mean ``mu`` and size ``size``
+    (variance mu + mu² / size), as a forecaster with a count likelihood fits it."""
+
+    mu: np.ndarray  # (N, H, F) expected count
+    size: np.ndarray | None = None  # broadcastable to mu
+
+    def rows(self, rows: slice | np.ndarray) -> Counts:
+        size = self.size
+        if size is not None and np.ndim(size) == 3 and np.shape(size)[0] == self.mu.shape[0]:
+            size = size[rows]
+        return Counts(self.mu[rows], size)
+
+
+@dataclass(frozen=True)
 class Forecast:
     mean: np.ndarray  # (N, H, F)
     quantiles: dict[float, np.ndarray] = field(default_factory=dict)  # level q -> (N, H, F)
+    sd: np.ndarray | None = None  # (N, H, F): a normal predictive distribution N(mean, sd²), where the model has one
+    counts: Counts | None = None  # its count distribution, where the model has a count likelihood
+
+    def rows(self, rows: slice | np.ndarray) -> Forecast:
+        """The forecasts of some origins only."""
+        return Forecast(self.mean[rows], {q: v[rows] for q, v in self.quantiles.items()},
+                        None if self.sd is None else self.sd[rows], None if self.counts is None else self.counts.rows(rows))
 
 
 def present_origins(data: Aligned, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

@@ -40,17 +40,46 @@ def conformal(val_pred: np.ndarray, y_val: np.ndarray, val_scale: np.ndarray, te
     H = y_val.shape[1]
     q = np.zeros(H)
     for h in range(H):
-        r = np.abs(val_pred[:, h] - y_val[:, h]) / val_scale[:, h]
-        r = np.sort(r[np.isfinite(r)])
+        r = _residuals(val_pred[:, h], y_val[:, h], val_scale[:, h])
         need = min_calibration(level)
         if r.size < need:
             raise BiocountInputError(
                 f"conformal {level:.0%} intervals at horizon {h + 1} need at least {need} validation residuals, "
                 f"got {r.size}; raise --val-size or lower --levels")
-        k = math.ceil((r.size + 1) * level - 1e-9)
-        q[h] = r[min(k, r.size) - 1]
+        q[h] = r[math.ceil((r.size + 1) * level - 1e-9) - 1]
     half = q[None, :, None] * test_scale
     return test_pred - half, test_pred + half, q
+
+
+def _residuals(pred: np.ndarray, y: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    r = np.abs(pred - y) / scale
+    return np.sort(r[np.isfinite(r)])
+
+
+def conformal_quantiles(val_pred: np.ndarray, y_val: np.ndarray, val_scale: np.ndarray,
+                        levels) -> tuple[np.ndarray, list[int]]:
+    """The conformal predictive distribution as half-widths per horizon and quantile level: (H, K) in units
+    of the naive scale, so the quantile tau of a forecast m is m + sign(tau - 1/2) w[h, k] * scale.
+
+    Level tau < 1/2 is the lower end of the central 1 - 2 tau interval, tau > 1/2 the upper end of the
+    central 2 tau - 1 one, 1/2 the forecast itself. Where a horizon has fewer validation residuals than
+    a level needs for a finite-sample guarantee, the quantile is the largest residual (capped); the
+    horizons where that happened are returned, so the caller can say so.
+    """
+    H, levels = y_val.shape[1], np.asarray(levels, dtype=float)
+    central = np.abs(2 * levels - 1)  # the central interval each level bounds
+    w = np.zeros((H, levels.size))
+    capped = []
+    for h in range(H):
+        r = _residuals(val_pred[:, h], y_val[:, h], val_scale[:, h])
+        if r.size == 0:
+            w[h] = np.nan
+            continue
+        k = np.ceil((r.size + 1) * central - 1e-9).astype(int)
+        if np.any(k > r.size):
+            capped.append(h + 1)
+        w[h] = np.where(central > 0, r[np.clip(k, 1, r.size) - 1], 0.0) * np.sign(levels - 0.5)
+    return w, capped
 
 
 def interval_scores(y: np.ndarray, lower: np.ndarray, upper: np.ndarray, level: float) -> dict[str, float]:

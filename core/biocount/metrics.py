@@ -59,7 +59,12 @@ def loss_by_unit(y: np.ndarray, pred: np.ndarray, unit: np.ndarray) -> pd.Series
     unit: the mean over units is then exactly the MSE over points, so a DM test on these losses
     weights each point as the MSE does, and their signs agree.
     """
-    sq = np.where(np.isnan(y), np.nan, (pred - y) ** 2).reshape(y.shape[0], -1)
+    return unit_loss(np.where(np.isnan(y), np.nan, (pred - y) ** 2), unit)
+
+
+def unit_loss(loss: np.ndarray, unit: np.ndarray) -> pd.Series:
+    """Any pointwise loss (N, ...) (NaN = not scored) per unit, as :func:`loss_by_unit` aggregates squared errors."""
+    sq = loss.reshape(loss.shape[0], -1)
     n = np.sum(~np.isnan(sq), axis=1)
     frame = pd.DataFrame({"unit": unit, "loss": np.nansum(sq, axis=1), "n": n})
     frame = frame[frame["n"] > 0].groupby("unit", sort=True)[["loss", "n"]].sum()

@@ -206,3 +206,70 @@ def importance(data: AnnData | MuData, *, key: str = "forecast", mod: str | None
     a.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     return _show(fig, a, show, return_fig)
+
+
+def _scored(data: AnnData | MuData, key: str, mod: str | None) -> dict[str, Any]:
+    from .tl import _target
+
+    entry = _target(data, key, mod).uns.get(key)
+    if not isinstance(entry, dict) or "pit" not in entry:
+        raise BiocountInputError(f"no scored biocount forecast under uns['{key}']; run bc.tl.forecast(..., "
+                                 f"key_added='{key}') first")
+    return entry
+
+
+@_plain_text
+def pit(data: AnnData | MuData, *, key: str = "forecast", mod: str | None = None, ax: Any = None,
+        show: bool | None = None, return_fig: bool = False) -> Any:
+    """PIT histogram of the stored forecast's test points (flat = calibrated, U = too narrow, hump = too wide).
+
+    Parameters
+    ----------
+    data, key, mod
+        As for :func:`forecast`.
+    ax, show, return_fig
+        As for :func:`forecast`.
+    """
+    import matplotlib.pyplot as plt
+
+    counts = np.asarray(_scored(data, key, mod)["pit"], dtype=float)
+    fig, a = plt.subplots(figsize=(4.0, 2.8)) if ax is None else (ax.figure, ax)
+    density = counts / max(counts.sum(), 1.0) * counts.size
+    a.bar((np.arange(counts.size) + 0.5) / counts.size, density, width=1 / counts.size, color=OKABE_ITO[0],
+          edgecolor="white")
+    a.axhline(1.0, color="#999", ls="--", lw=0.8)
+    a.set_xlabel("PIT value")
+    a.set_ylabel("density")
+    a.set_title(f"{key}: PIT of {int(counts.sum())} test points", fontsize=9)
+    a.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    return _show(fig, a, show, return_fig)
+
+
+@_plain_text
+def coverage(data: AnnData | MuData, *, key: str = "forecast", mod: str | None = None, ax: Any = None,
+             show: bool | None = None, return_fig: bool = False) -> Any:
+    """Observed coverage of the 50/80/90/95 % central intervals by horizon, against the nominal levels.
+
+    Parameters
+    ----------
+    data, key, mod, ax, show, return_fig
+        As for :func:`pit`.
+    """
+    import matplotlib.pyplot as plt
+
+    scores = _scored(data, key, mod)["scores"]
+    fig, a = plt.subplots(figsize=(4.5, 3.0)) if ax is None else (ax.figure, ax)
+    levels = sorted((k for k in scores if k.startswith("coverage_")), key=lambda k: float(k.split("_")[1]))
+    for i, k in enumerate(levels):
+        nominal = float(k.split("_")[1]) / 100
+        a.plot(scores["horizon"], scores[k], marker="o", color=OKABE_ITO[i % len(OKABE_ITO)], label=f"{nominal:.0%}")
+        a.axhline(nominal, color=OKABE_ITO[i % len(OKABE_ITO)], ls=":", lw=0.8)
+    a.set_xlabel("horizon (steps ahead)")
+    a.set_ylabel("share of test points covered")
+    a.set_ylim(0, 1.02)
+    a.xaxis.get_major_locator().set_params(integer=True)
+    a.legend(frameon=False, fontsize=8, title="interval", title_fontsize=8)
+    a.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    return _show(fig, a, show, return_fig)

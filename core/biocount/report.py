@@ -1,6 +1,6 @@
 """``report.html``: one self-contained page per run, built from the folder's own files.
 
-Everything comes from ``metrics.csv``, ``forecasts.csv`` and ``run.json`` (so ``biocount report OUT``
+Everything comes from ``metrics.csv``, ``forecasts.csv``, ``scores.csv``, ``observed.csv`` and ``run.json`` (so ``biocount report OUT``
 rebuilds it from any finished folder). Charts are matplotlib SVG inlined in the page (text kept as text,
 deterministic bytes); no script, no network request (a Content-Security-Policy forbids any), printable.
 docs/report.md explains every section.
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-SECTIONS = ("facts", "warnings", "comparison", "horizon", "features", "fans", "calibration", "importance",
+SECTIONS = ("facts", "warnings", "comparison", "horizon", "features", "fans", "calibration", "scores", "importance",
             "training", "baselines", "notes", "run")
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1b1b1b;line-height:1.45}
@@ -61,6 +61,7 @@ def _render(folder: Path) -> str:
     forecasts = pd.read_csv(folder / "forecasts.csv", dtype={"series": str, "feature": str})
     history = (pd.read_csv(folder / "observed.csv", dtype={"series": str, "feature": str})
                if (folder / "observed.csv").is_file() else None)  # folders from before 0.x lack it
+    scores = pd.read_csv(folder / "scores.csv", dtype={"horizon": str}) if (folder / "scores.csv").is_file() else None
     parts = {
         "facts": ("Run", _facts(info)),
         "warnings": ("Read this first", _warnings(info)),
@@ -69,6 +70,7 @@ def _render(folder: Path) -> str:
         "features": ("Best and worst features", _features(metrics, info)),
         "fans": ("Forecasts", _fans(forecasts, metrics, info, history)),
         "calibration": ("Interval calibration", _calibration(metrics, info)),
+        "scores": ("Probabilistic scores", _scores(scores, info)),
         "importance": ("Which modality drove the forecasts", _importance(metrics, info)),
         "training": ("Training", _training(info)),
         "baselines": ("Baselines", _baselines(info)),
@@ -277,6 +279,99 @@ def _calibration(metrics: Any, info: dict[str, Any]) -> str:
     ax.legend(frameon=False, fontsize=7)
     return ("<p>Split-conformal intervals from validation residuals: observed coverage on the test points against "
             "the nominal level (dotted).</p>" + _table(rows) + _svg(fig, "Observed coverage per horizon"))
+
+
+def _scores(scores: Any, info: dict[str, Any]) -> str:
+    """CRPS, log score, WIS and its parts, hub coverage, skill against the toughest baseline, PIT histograms."""
+    if scores is None or not len(scores):
+        return "<p>No scores.csv in this folder (written by an older biocount); rerun biocount run for them.</p>"
+    summary = info.get("scores", {})
+    tough = (summary.get("toughest") or {}).get("name")
+    every = scores[(scores["horizon"] == "all") & (scores["feature"] == "all")]
+    rows, warn = [], []
+    for _, r in every.iterrows():
+        label = r["forecaster"] + ("" if r["distribution"] == "conformal" else f" ({r['distribution']}"
+                                   + (", on the counts)" if r.get("scale") == "counts" else ")"))
+        row = {"forecaster": label, "CRPS": r["crps"],
+               "log score": r["logs"] if np.isfinite(r.get("logs", np.nan)) else ""}  # only with a density
+        row |= {"WIS": r["wis"], "dispersion": r["dispersion"], "over": r["overprediction"],
+                "under": r["underprediction"]}
+        for lv in ("50", "80", "90", "95"):
+            row[f"cover {lv}%"] = f"{r[f'coverage_{lv}']:.0%}"
+            if r[f"coverage_{lv}"] < int(lv) / 100 - 0.1:
+                warn.append(f"{label}: the {lv}% interval covers {r[f'coverage_{lv}']:.0%} of the test points")
+        if tough and f"crps_skill_{tough}" in r and np.isfinite(r[f"crps_skill_{tough}"]):
+            row[f"CRPS skill vs {tough}"] = (f"{r[f'crps_skill_{tough}']:.3f} [{r[f'crps_skill_{tough}_lo']:.3f}, "
+                                             f"{r[f'crps_skill_{tough}_hi']:.3f}]")
+        rows.append(row)
+    if not any(isinstance(r["log score"], float) for r in rows):  # no forecaster with a density: no column
+        for r in rows:
+            del r["log score"]
+    encoded = every[every["scale"] != "counts"] if "scale" in every else every
+    best = {"CRPS": encoded["crps"].min(), "WIS": encoded["wis"].min()}
+    by_h = scores[(scores["horizon"] != "all") & (scores["feature"] == "all") & (scores["distribution"] == "conformal")]
+    h_rows = [{"forecaster": name} | {f"h={r['horizon']}": r["crps"] for _, r in g.iterrows()}
+              for name, g in by_h.groupby("forecaster", sort=False)]
+    figs = _pit_figure(summary.get("pit", {})) + _coverage_figure(summary.get("coverage", {}), info.get("headline"))
+    text = ("<p>Every forecaster's conformal predictive distribution (quantiles at the 23 FluSight levels, "
+            "calibrated per horizon on validation residuals) scored on the same test points as hubs score: CRPS "
+            "(from the quantiles; closed form for a normal), weighted interval score with its parts, coverage of "
+            "the 50/80/90/95 % intervals"
+            + (f", CRPS skill against the toughest baseline, {html.escape(tough)}, with a bootstrap 95 % interval"
+               if tough else "")
+            + ". A forecaster's own distribution is a second row. Values on the target's encoded scale, except "
+            "rows marked 'on the counts' (a count likelihood scored on the raw counts: compare them only with "
+            "each other). "
+            "scores.csv has every horizon and DM tests.</p>")
+    warnings_html = "".join(f'<p class="warn">{html.escape(w)}</p>' for w in warn)
+    return text + warnings_html + _table(rows, best) + "<h3>CRPS by horizon</h3>" + _table(h_rows) + figs
+
+
+def _pit_figure(pit: dict[str, list[int]]) -> str:
+    """Small multiples: one PIT histogram per scored distribution, the uniform density dashed."""
+    if not pit:
+        return ""
+    import matplotlib.pyplot as plt
+
+    names = list(pit)
+    cols = min(4, len(names))
+    nrows = -(-len(names) // cols)
+    _figure()
+    fig, axes = plt.subplots(nrows, cols, figsize=(2.4 * cols, 2.1 * nrows), squeeze=False, sharey=True)
+    for ax, name in zip(axes.ravel(), names, strict=False):
+        counts = np.asarray(pit[name], dtype=float)
+        dens = counts / max(counts.sum(), 1) * counts.size
+        ax.bar((np.arange(counts.size) + 0.5) / counts.size, dens, width=1 / counts.size, color=COLOURS[0],
+               edgecolor="white")
+        ax.axhline(1.0, color="#999", ls="--", lw=0.8)
+        ax.set_title(name, fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in axes.ravel()[len(names):]:
+        ax.axis("off")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("density", fontsize=7)
+    for ax in axes.ravel()[max(len(names) - cols, 0): len(names)]:  # the lowest panel of each column
+        ax.set_xlabel("PIT value", fontsize=7)
+    fig.tight_layout()
+    return _svg(fig, "PIT histograms of the test points (flat at the dashed line = calibrated; U-shaped = too "
+                     "narrow; hump-shaped = too wide)")
+
+
+def _coverage_figure(coverage: dict[str, dict[str, list[float]]], head: str | None) -> str:
+    """The headline's coverage of its 50/80/90/95 % central intervals by horizon, against the nominal levels."""
+    if head not in coverage:
+        return ""
+    fig, ax = _figure(5.0, 3.0)
+    for i, (lv, values) in enumerate(coverage[head].items()):
+        ax.plot(np.arange(1, len(values) + 1), values, marker="o", color=COLOURS[i % len(COLOURS)],
+                label=f"{lv}% interval")
+        ax.axhline(int(lv) / 100, color=COLOURS[i % len(COLOURS)], lw=0.8, ls=":")
+    ax.set_xlabel("horizon (steps ahead)")
+    ax.set_ylabel("share of test points covered")
+    ax.set_ylim(0, 1.02)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(frameon=False, fontsize=7)
+    return _svg(fig, f"Coverage of {head}'s central intervals by horizon (dotted: nominal)")
 
 
 def _importance(metrics: Any, info: dict[str, Any]) -> str:

@@ -264,6 +264,9 @@ class ForecasterContract:
             for q, values in full.quantiles.items():
                 np.testing.assert_allclose(short.quantiles[q], values, atol=self.truncation_atol,
                                            err_msg=f"forecaster '{self.name}': quantile {q} looked ahead")
+            if full.sd is not None:
+                np.testing.assert_allclose(short.sd, full.sd, atol=self.truncation_atol,
+                                           err_msg=f"forecaster '{self.name}': its predictive sd looked ahead")
 
     def test_options_round_trip(self, host):
         comp = host.forecaster(self.name)

@@ -211,6 +211,8 @@ def _store(adata: AnnData, result: Any, name: str, key: str, method: str) -> Non
     ig = result.info.get("attributions", {}).get(name)
     if ig:  # integrated gradients per modality, lookback step and top feature (biocount.importance)
         entry["attributions"] = _attribution_entry(ig)
+    if result.scores is not None:
+        entry |= _score_entry(result, name)
     if levels:
         entry["lower"] = np.stack([future["lower"][lv] for lv in levels]).astype(np.float32)
         entry["upper"] = np.stack([future["upper"][lv] for lv in levels]).astype(np.float32)
@@ -220,6 +222,18 @@ def _store(adata: AnnData, result: Any, name: str, key: str, method: str) -> Non
         col.loc[per_feature["feature"].to_numpy()] = per_feature[metric].to_numpy()
         adata.var[f"{key}_{metric}"] = col.to_numpy()
     _store_layers(adata, bt, name, key, rows, features)
+
+
+def _score_entry(result: Any, name: str) -> dict[str, Any]:
+    """Hub-grade scores of the forecaster's conformal predictive distribution by horizon, and its PIT
+    histogram (biocount.scoring), as ``uns[key]["scores"]`` and ``uns[key]["pit"]``."""
+    scores = result.scores
+    mine = scores[(scores["forecaster"] == name) & (scores["distribution"] == "conformal")
+                  & (scores["feature"] == "all") & (scores["horizon"].astype(str) != "all")]
+    cols = ["crps", "wis", "dispersion", "overprediction", "underprediction",
+            *[c for c in mine if c.startswith("coverage_")]]
+    return {"scores": {"horizon": mine["horizon"].astype(int).to_numpy()} | {c: mine[c].to_numpy(float) for c in cols},
+            "pit": np.asarray(result.info["scores"]["pit"][name], dtype=int)}
 
 
 def _store_layers(adata: AnnData, bt: Any, name: str, key: str, rows: pd.Series, features: np.ndarray) -> None:

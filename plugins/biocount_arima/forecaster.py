@@ -145,11 +145,13 @@ def selection_points(y: np.ndarray, train_end: int, last: int, growth: float | N
 
 def _forecast_series(y: np.ndarray, origins: np.ndarray, horizon: int, train_end: int, options: ArimaOptions,
                      known: dict[int, SeriesFit]) -> tuple[np.ndarray, np.ndarray, list[SeriesFit], np.ndarray]:
-    """Mean (n, H), quantiles (n, H, 4), the fits used and a per-origin persistence flag, at sorted ``origins``."""
+    """Mean and sd (n, H), quantiles (n, H, 4), the fits used and a per-origin persistence flag, at sorted
+    ``origins``."""
     from scipy.stats import norm
 
     n = origins.size
     mean = np.full((n, horizon), np.nan)
+    sd = np.full((n, horizon), np.nan)
     quant = np.full((n, horizon, len(QUANTILES)), np.nan)
     persist = np.ones(n, dtype=bool)
     z = norm.ppf(QUANTILES)
@@ -181,11 +183,11 @@ def _forecast_series(y: np.ndarray, origins: np.ndarray, horizon: int, train_end
                     fit.warnings.append(f"origin {o}: forecasts beyond {DIVERGENCE:g} ranges of the data seen so "
                                         "far; persistence used there")
                     continue
-                mean[i, : m.size] = m
+                mean[i, : m.size], sd[i, : m.size] = m, se
                 quant[i, : m.size] = m[:, None] + se[:, None] * z[None, :]
                 persist[i] = fit.persistence
         fit.warnings += sorted({f"{w.category.__name__}: {w.message}" for w in record} - set(fit.warnings))
-    return mean, quant, fits, persist
+    return mean, quant, fits, persist, sd
 
 
 def _series_job(ys: np.ndarray, origins: np.ndarray, horizon: int, train_end: int, options: ArimaOptions,
@@ -193,7 +195,7 @@ def _series_job(ys: np.ndarray, origins: np.ndarray, horizon: int, train_end: in
     """All target features of one series."""
     out = [_forecast_series(ys[:, f], origins, horizon, train_end, options, known[f]) for f in range(ys.shape[1])]
     return (np.stack([o[0] for o in out], axis=-1), np.stack([o[1] for o in out], axis=-2),
-            [o[2] for o in out], np.stack([o[3] for o in out], axis=-1))
+            [o[2] for o in out], np.stack([o[3] for o in out], axis=-1), np.stack([o[4] for o in out], axis=-1))
 
 
 class ArimaForecaster:
@@ -214,6 +216,7 @@ class ArimaForecaster:
         N, H, F = origins.shape[0], task.horizon, data.y.shape[2]
         mean = np.full((N, H, F), np.nan)
         quant = np.full((N, H, F, len(QUANTILES)), np.nan)
+        sd = np.full((N, H, F), np.nan)  # no normal forecast where persistence stands in
         jobs = []
         for s in np.unique(origins[:, 0]):
             rows = np.flatnonzero(origins[:, 0] == s)
@@ -222,15 +225,15 @@ class ArimaForecaster:
         results = map_series(_series_job, [(data.y[s], origins[rows, 1], H, int(task.train_end[s]), self.options,
                                             [self.fits.get(k, {}) for k in keys[s]]) for s, rows in jobs],
                              n_jobs=self.options.n_jobs, labels=[str(data.series[s]) for s, _ in jobs])
-        for (s, rows), (m, q, fits, persist) in zip(jobs, results, strict=True):
-            mean[rows], quant[rows] = m, q
+        for (s, rows), (m, q, fits, persist, se) in zip(jobs, results, strict=True):
+            mean[rows], quant[rows], sd[rows] = m, q, se
             for key, used, flags in zip(keys[s], fits, persist.T, strict=True):
                 self.fits.setdefault(key, {}).update({fit.at: fit for fit in used})
                 self.persistence[key] = flags.tolist()
         last = data.inputs[data.target].values[origins[:, 0], origins[:, 1]][:, data.target_index]
         still = np.isnan(mean)  # persistence where no ARIMA forecast stands (fallbacks, beyond the data)
         mean[still] = np.broadcast_to(last[:, None, :], mean.shape)[still]
-        return Forecast(mean=mean, quantiles={q: quant[..., i] for i, q in enumerate(QUANTILES)})
+        return Forecast(mean=mean, quantiles={q: quant[..., i] for i, q in enumerate(QUANTILES)}, sd=sd)
 
     def report(self) -> dict:
         """Orders per selection, fallbacks and warnings per series and feature; how often it was persistence."""

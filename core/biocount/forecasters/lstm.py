@@ -19,7 +19,7 @@ import torch
 from biocount import ddp
 from biocount._version import __version__
 from biocount.errors import BiocountInputError
-from biocount.forecast import Forecast, ForecastTask
+from biocount.forecast import Counts, Forecast, ForecastTask
 from biocount.losses import COUNT, Dispersion, gaussian_nll, mse, negbin_nll, poisson_nll
 from biocount.model import MultiModalLSTM
 from biocount.parallel import active_client, map_series
@@ -437,7 +437,8 @@ class LSTMForecaster:
         second = None if outs[0][1] is None else torch.stack([v for _, v in outs]).mean(0)
         s = origins[:, 0]
         if self.options.loss in COUNT:
-            return Forecast(mean=np.log1p(np.exp(first)), quantiles=self._count_quantiles(task, origins, first))
+            quantiles, counts = self._count_distribution(task, origins, first)
+            return Forecast(mean=np.log1p(np.exp(first)), quantiles=quantiles, counts=counts)
         spread = np.ones_like(first[:, :1]) if w.spread is None else w.spread[:, None, :]
         if w.center is not None:
             first = first * spread + w.center[:, None, :]
@@ -448,6 +449,7 @@ class LSTMForecaster:
 
             sd = np.exp(0.5 * np.clip(second.cpu().numpy(), -10, 10)) * self.scaler.std[s][:, None] * spread
             quantiles = {q: mean + norm.ppf(q) * sd for q in (0.025, 0.1, 0.5, 0.9, 0.975)}
+            return Forecast(mean=mean, quantiles=quantiles, sd=sd)
         return Forecast(mean=mean, quantiles=quantiles)
 
     def attribute(self, task: ForecastTask, origins: np.ndarray, *, targets: np.ndarray, steps: int = 32) -> dict[str, Any]:
@@ -474,8 +476,10 @@ class LSTMForecaster:
                 "static_abs": None if parts[0]["static_abs"] is None else mean(lambda p: p["static_abs"]),
                 "delta": mean(lambda p: p["delta"]), "total": mean(lambda p: p["total"])}
 
-    def _count_quantiles(self, task: ForecastTask, origins: np.ndarray, log_rate: np.ndarray) -> dict[float, np.ndarray]:
-        """Quantiles of log1p(count / size factor) under the fitted Poisson or negative binomial.
+    def _count_distribution(self, task: ForecastTask, origins: np.ndarray,
+                            log_rate: np.ndarray) -> tuple[dict[float, np.ndarray], Counts]:
+        """Quantiles of log1p(count / size factor) under the fitted Poisson or negative binomial, and that
+        distribution of the counts themselves.
 
         The future library size is unknown: each series' last observed size factor stands in for it.
         """
@@ -486,12 +490,13 @@ class LSTMForecaster:
         last = np.array([sf[s, np.flatnonzero(seen[s, : t + 1])[-1]] if seen[s, : t + 1].any() else 1.0
                          for s, t in origins])[:, None, None]
         mu = np.exp(log_rate) * last
+        r = None
         if self.options.loss == "negbin":
             r = np.exp(-self.dispersion.log_alpha.detach().cpu().numpy())[None, None, :]
             dist = stats.nbinom(r, r / (r + mu))
         else:
             dist = stats.poisson(mu)
-        return {q: np.log1p(dist.ppf(q) / last) for q in (0.025, 0.1, 0.5, 0.9, 0.975)}
+        return {q: np.log1p(dist.ppf(q) / last) for q in (0.025, 0.1, 0.5, 0.9, 0.975)}, Counts(mu, r)
 
     def _check_signature(self, data) -> None:
         got = {n: m.features.tolist() for n, m in data.inputs.items()}
