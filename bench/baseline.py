@@ -50,21 +50,27 @@ def gold(bt, options) -> np.ndarray:
     return out
 
 
+def tables(models: list[str]):
+    """(name, horizon, bc.run options) of each table of TABLES that is on this machine."""
+    for name, file, modalities, target, horizon in TABLES:
+        path = DATA / file
+        if not path.exists():
+            print(f"skipped {name}: {path} not found")
+            continue
+        opts = {"data": [str(path)], "modalities": modalities, "horizon": horizon, "models": models, "quiet": True}
+        if target:
+            opts["target"] = target
+        yield name, horizon, opts
+
+
 def main() -> None:
     import biocount as bc
     from biocount.metrics import point_metrics
     from biocount_arima.options import ArimaOptions
 
     rows = []
-    for name, file, modalities, target, horizon in TABLES:
-        path = DATA / file
-        if not path.exists():
-            print(f"skipped {name}: {path} not found")
-            continue
-        opts = {"data": [str(path)], "modalities": modalities, "horizon": horizon, "models": ["arima", "naive"],
-                "quiet": True}
-        if target:
-            opts["target"] = target
+    for name, horizon, opts in tables(["arima", "naive"]):
+        path = Path(opts["data"][0])
         if "US" in name:  # ten states keep the gold standard to a few minutes
             import pandas as pd
 

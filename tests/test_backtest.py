@@ -77,6 +77,36 @@ def test_arima_chooses_orders_by_aicc_on_training_data_and_falls_back():
     np.testing.assert_array_equal(pred.mean[:, 0, 0], data2.y[0, [30, 31], 0])  # persistence
 
 
+def test_arima_preselection_ranks_orders_as_hannan_rissanen_and_keeps_the_full_search_choice():
+    """The pre-selection's least squares agree with statsmodels' own Hannan–Rissanen estimator (innovation
+    variance), keep the true order of a simulated ARMA(2, 1) among the finalists, choose what the full search
+    chooses there, and step aside for a series with gaps."""
+    from statsmodels.tsa.arima.estimators.hannan_rissanen import hannan_rissanen
+
+    from biocount_arima.forecaster import _hannan_rissanen_aicc, preselect, select
+
+    rng = np.random.default_rng(0)
+    e, y = rng.normal(size=301), np.zeros(301)
+    for t in range(2, 301):
+        y[t] = 0.6 * y[t - 1] - 0.2 * y[t - 2] + e[t] + 0.4 * e[t - 1]
+    m = 25  # the long AR of both: statsmodels' initial_ar_order
+    lags = np.column_stack([y[m - i: 301 - i] for i in range(1, m + 1)] + [np.ones(301 - m)])
+    resid = y[m:] - lags @ np.linalg.lstsq(lags, y[m:], rcond=None)[0]
+    start = m + 2
+    aicc = _hannan_rissanen_aicc(y, (2, 0, 1), "c", start, m, resid)
+    n, k = 301 - start, 5
+    sigma2 = np.exp((aicc - 2 * k - 2 * k * (k + 1) / (n - k - 1)) / n)
+    reference = hannan_rissanen(y, ar_order=2, ma_order=1, demean=True, initial_ar_order=m)[0].sigma2
+    assert sigma2 == pytest.approx(reference, rel=0.05)
+    candidates = [((p, 0, q), "c") for p in range(3) for q in range(2)]
+    kept = preselect(y, candidates, 3)
+    assert len(kept) == 3 and ((2, 0, 1), "c") in kept
+    assert select(y, 300, ArimaOptions(preselect=3)).order == select(y, 300, ArimaOptions(preselect=None)).order
+    gappy = y.copy()
+    gappy[50] = np.nan
+    assert preselect(gappy, candidates, 3) == candidates  # no least squares across a gap: the full search
+
+
 def test_point_metrics_by_hand():
     y = np.array([[[1.0], [2.0]], [[3.0], [np.nan]]])
     p = np.array([[[1.5], [1.0]], [[2.0], [9.0]]])

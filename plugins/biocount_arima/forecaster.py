@@ -96,6 +96,52 @@ def _neighbours(fit: SeriesFit, options: ArimaOptions) -> list[tuple[tuple[int, 
     return out
 
 
+def _hannan_rissanen_aicc(z: np.ndarray, order: tuple[int, int, int], trend: str, start: int, m: int,
+                          resid: np.ndarray) -> float:
+    """AICc of an ARMA(p, q) on the differenced series ``z`` by Hannan–Rissanen: least squares of z_t on its p
+    lags and q lags of the long AR's residuals ``resid`` (plus a constant), over the common sample t >= start."""
+    p, _, q = order
+    n = z.size - start
+    cols = [z[start - i: z.size - i] for i in range(1, p + 1)] + [resid[start - m - j: resid.size - j]
+                                                                  for j in range(1, q + 1)]
+    if trend != "n":
+        cols.append(np.ones(n))
+    target = z[start:]
+    if cols:
+        X = np.column_stack(cols)
+        beta, *_ = np.linalg.lstsq(X, target, rcond=None)
+        rss = float(np.sum((target - X @ beta) ** 2))
+    else:
+        rss = float(np.sum(target**2))
+    k = p + q + (trend != "n") + 1
+    if n - k - 1 <= 0 or rss <= 0:
+        return np.inf
+    return n * math.log(rss / n) + 2 * k + 2 * k * (k + 1) / (n - k - 1)
+
+
+def preselect(y: np.ndarray, candidates: list[tuple[tuple[int, int, int], str]],
+              keep: int) -> list[tuple[tuple[int, int, int], str]]:
+    """The ``keep`` candidates with the lowest Hannan–Rissanen AICc (a few least-squares fits on a common
+    sample, no likelihood optimisation); all of them when the series has gaps or is too short to rank."""
+    if len(candidates) <= keep or np.isnan(y).any():
+        return candidates
+    d = candidates[0][0][1]
+    z = np.diff(y, n=d)
+    max_p = max(c[0][0] for c in candidates)
+    max_q = max(c[0][2] for c in candidates)
+    m = max(max_p + max_q, min(int(math.ceil(10 * math.log10(max(z.size, 10)))), z.size // 4))
+    start = m + max(max_p, max_q)
+    if z.size - start < MIN_OBS_PER_PARAM * (max_p + max_q + 2) or np.ptp(z) == 0:
+        return candidates
+    # the long AR(m), fitted once: its residuals stand in for the innovations of every candidate
+    lags = np.column_stack([z[m - i: z.size - i] for i in range(1, m + 1)] + [np.ones(z.size - m)])
+    beta, *_ = np.linalg.lstsq(lags, z[m:], rcond=None)
+    resid = z[m:] - lags @ beta
+    scores = [_hannan_rissanen_aicc(z, o, t, start, m, resid) for o, t in candidates]
+    order = np.argsort(scores, kind="stable")
+    return [candidates[i] for i in sorted(order[:keep])]
+
+
 def select(y: np.ndarray, at: int, options: ArimaOptions, previous: SeriesFit | None = None) -> SeriesFit:
     """Select the order by AICc and estimate it on ``y[: at + 1]``: the full search, or a stepwise
     search around ``previous`` (a re-selection as the series grows)."""
@@ -110,6 +156,8 @@ def select(y: np.ndarray, at: int, options: ArimaOptions, previous: SeriesFit | 
         if previous is not None and previous.order is not None and options.order is None \
                 and previous.order[1] == candidates[0][0][1]:  # same d: auto.arima's stepwise step suffices
             candidates = _neighbours(previous, options)
+        if options.preselect is not None:  # full likelihood fits for the finalists only
+            candidates = preselect(part, candidates, options.preselect)
         for order, trend in candidates:
             n_params = order[0] + order[2] + (trend != "n") + 1  # + constant or drift, + variance
             if observed - order[1] < MIN_OBS_PER_PARAM * n_params:  # too many parameters for the data
