@@ -79,6 +79,16 @@ def test_shrinkage_is_chosen_by_cross_validation_over_origins():
     exact = np.stack([y, y + rng.normal(0, 1, 200)], axis=1)
     w, choice = shrunk_stack(exact, y, np.arange(200))
     np.testing.assert_allclose(w, [1, 0], atol=1e-6)
+    # a third member far worse on validation (as climatology is on data without a cycle): the trimmed mean of
+    # the two good ones, not equal weights over all three, is the target the noisy stack shrinks toward
+    from biocount.ensemble import TRIM, _rules
+
+    bad = np.stack([P[:, 0], P[:, 1], y + rng.normal(0, 3, 200)], axis=1)
+    mse = np.mean((bad - y[:, None]) ** 2, axis=0)
+    assert mse[2] > TRIM * mse.min()
+    np.testing.assert_allclose(_rules(bad, y)[("trimmed", 1.0)], [0.5, 0.5, 0.0])
+    w, choice = shrunk_stack(bad, y, np.arange(200))
+    assert choice["toward"] == "trimmed" and w[2] < 0.05 and abs(w[0] - 0.5) < 0.15
     # whole origins stay together: 4 points per origin, 10 origins -> folds of 2 origins
     from biocount.ensemble import _folds
 

@@ -3,8 +3,9 @@
 - ``mean``: equal weights.
 - ``inverse``: weights proportional to 1 / validation MSE.
 - ``stack``: the convex combination minimising validation MSE: non-negative weights that sum to one
-  (unconstrained regression weights overfit short validation sets), shrunk toward equal weights or
-  toward the best single member by an amount chosen by cross-validation over validation origins
+  (unconstrained regression weights overfit short validation sets), shrunk toward equal weights, toward
+  equal weights over the members within ``TRIM`` times the best validation MSE (a trimmed mean), or toward
+  the best single member, by an amount chosen by cross-validation over validation origins
   (:func:`shrunk_stack`): a few validation points cannot fit many weights (the combination puzzle).
 
 :func:`guarded` is the headline's guard: the combination's out-of-fold validation forecasts are tested
@@ -30,6 +31,7 @@ METHODS = ("mean", "inverse", "stack")
 MIN_POINTS = 10  # validation points needed to fit weights for one feature (or pooled)
 SHRINK = (0.0, 0.25, 0.5, 0.75, 1.0)  # how far the stacked weights move toward a simpler rule
 FOLDS = 5  # cross-validation folds of validation origins (contiguous blocks of them)
+TRIM = 2.0  # the trimmed-mean target keeps members whose validation MSE is within this factor of the best
 GUARD_P = 0.05  # a headline significantly worse than a baseline on validation (DM, p below this) falls back
 
 
@@ -51,11 +53,15 @@ def _folds(origin: np.ndarray) -> list[np.ndarray]:
 
 
 def _rules(P: np.ndarray, y: np.ndarray) -> dict[tuple[str, float], np.ndarray]:
-    """Candidate weights from (P, y): the simplex stack shrunk by each amount toward equal weights and
-    toward the member with the lowest MSE (amount 1: the simpler rule alone)."""
+    """Candidate weights from (P, y): the simplex stack shrunk by each amount toward equal weights, toward
+    equal weights over the members within ``TRIM`` times the lowest MSE (a trimmed mean: one far worse
+    member, such as climatology on data without a cycle, cannot take a share), and toward the member with
+    the lowest MSE (amount 1: the simpler rule alone)."""
     M = P.shape[1]
     w = simplex_least_squares(P, y)
-    targets = {"equal": np.full(M, 1.0 / M), "best": np.eye(M)[int(np.argmin(np.mean((P - y[:, None]) ** 2, 0)))]}
+    mse = np.mean((P - y[:, None]) ** 2, 0)
+    near = (mse <= TRIM * mse.min()).astype(float)
+    targets = {"equal": np.full(M, 1.0 / M), "trimmed": near / near.sum(), "best": np.eye(M)[int(np.argmin(mse))]}
     return {(name, lam): (1 - lam) * w + lam * e for name, e in targets.items() for lam in SHRINK}
 
 
