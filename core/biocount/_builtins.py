@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ._version import PLUGIN_API
-from .forecasters.climatology import ClimatologyOptions
+from .forecasters.climatology_options import ClimatologyOptions
 from .forecasters.lstm_options import LSTMOptions
 from .hookspecs import hookimpl
 from .specs import Capabilities, ForecasterSpec, NoOptions

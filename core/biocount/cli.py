@@ -220,23 +220,25 @@ def report_cmd(folder: str) -> None:
               help="File to write (default: FOLDER/hubverse-<model id>.csv).")
 def export_cmd(folder: str, fmt: str, forecaster: str | None, dest: str | None) -> None:
     """Write the test-origin forecasts of a run FOLDER in a forecasting hub's format (docs/evaluation.md)."""
-    import json
     from pathlib import Path
 
     from .errors import BiocountInputError
-    from .export import hubverse, model_id
+    from .export import hubverse
     from .output import write_file
 
     path = Path(folder)
     if not path.is_dir():
         raise BiocountInputError(f"{folder}: no such folder; point at a folder biocount run wrote")
     table = hubverse(path, forecaster=forecaster)
-    target = Path(dest) if dest else path / f"hubverse-{table['model_id'].iloc[0] if len(table) else model_id('none')}.csv"
+    target = Path(dest) if dest else path / f"hubverse-{table.attrs['model_id']}.csv"
     if not target.parent.is_dir():
         raise BiocountInputError(f"--to {dest}: no folder {target.parent}; create it or choose another file")
-    write_file(target, table.to_csv(index=False))
-    info = json.loads((path / "run.json").read_text())
-    scale = info.get("modalities", {}).get(info["target"]["modality"], {}).get("normalisation", "none")
+    try:
+        write_file(target, table.to_csv(index=False))  # a new file beside it, then renamed: never half-written
+    except OSError as exc:
+        raise BiocountInputError(f"--to {target}: cannot write it ({exc.strerror}); choose a folder you can write "
+                                 "to") from None
+    scale = table.attrs["scale"]
     click.echo(f"wrote {target} ({len(table)} rows: {table['location'].nunique()} locations x "
                f"{table['target'].nunique()} targets x {table['reference_date'].nunique()} reference dates x "
                f"{table['horizon'].nunique()} horizons x {table['output_type_id'].nunique()} quantiles)")

@@ -39,6 +39,9 @@ def hubverse(folder: str | Path, *, forecaster: str | None = None) -> pd.DataFra
     except FileNotFoundError as exc:
         raise BiocountInputError(f"{folder}: not a biocount run folder (no {Path(exc.filename).name}); point at a "
                                  "folder biocount run wrote") from None
+    except (ValueError, OSError) as exc:  # a truncated run.json or a CSV not written by biocount
+        raise BiocountInputError(f"{folder}: cannot read its run files ({type(exc).__name__}: {exc}); rerun "
+                                 "biocount run to rewrite the folder") from None
     scores = info.get("scores") or {}
     widths = scores.get("conformal_widths") or {}
     if not widths:
@@ -70,4 +73,7 @@ def hubverse(folder: str | Path, *, forecaster: str | None = None) -> pd.DataFra
         "output_type_id": np.tile(levels, len(frame)),
         "value": values.reshape(-1),
     })
-    return out[list(COLUMNS)]
+    out = out[list(COLUMNS)]
+    target = info.get("modalities", {}).get(modality, {})
+    out.attrs |= {"model_id": model_id(name), "scale": target.get("normalisation", "none")}  # for the caller to say
+    return out

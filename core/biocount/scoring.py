@@ -30,22 +30,18 @@ SEED = 0  # the bootstrap's and the randomised PIT's generator: same numbers eve
 
 
 def distributions(bt) -> dict[str, dict[str, Any]]:
-    """name -> {"q": (N, H, F, K) test quantiles, "kind", optional "sd"}; cached on the backtest."""
+    """name -> {"q": (N, H, F, K) test quantiles, "kind", and "w" (H, K) conformal widths or "sd" for a
+    normal}; cached on the backtest."""
     if getattr(bt, "_distributions", None) is not None:
         return bt._distributions
-    scale = naive_scale(bt.data.y, bt.split.train_end)
-    val_scale = np.broadcast_to(scale[bt.val_origins[:, 0]][:, None, :], bt.y_val.shape)
-    test_scale = np.broadcast_to(scale[bt.test_origins[:, 0]][:, None, :], bt.y_test.shape)
+    val_scale, test_scale = bt._scales()
     levels = np.asarray(S.QUANTILES)
     out, capped = {}, set()
-    bt.conformal_widths = {}
     for name, fc in bt.forecasts.items():
         w, short = conformal_quantiles(fc["val"].mean, bt.y_val, val_scale, levels)
         capped |= set(short)
-        bt.conformal_widths[name] = w
-        mean = fc["test"].mean
-        out[name] = {"kind": "conformal", "q": mean[..., None] + w[None, :, None, :] * test_scale[..., None]}
         test = fc["test"]
+        out[name] = {"kind": "conformal", "w": w, "q": test.mean[..., None] + w[None, :, None, :] * test_scale[..., None]}
         if test.sd is not None:
             from scipy.stats import norm
 
@@ -86,8 +82,14 @@ def _count_scores(y: np.ndarray, dist: dict[str, Any], rng: np.random.Generator)
         crps, logs = S.crps_poisson(yy, dist["mu"]), S.logs_poisson(yy, dist["mu"])
     else:
         crps, logs = S.crps_negbinom(yy, dist["size"], dist["mu"]), S.logs_negbinom(yy, dist["size"], dist["mu"])
-    out = {"crps": crps, "logs": logs, "pit": S.pit_counts(yy, dist["dist"].cdf, rng),
-           "se": np.where(np.isnan(yy), np.nan, (dist["mu"] - np.nan_to_num(yy)) ** 2)}
+    return _with_quantile_scores({"crps": crps, "logs": logs, "pit": S.pit_counts(yy, dist["dist"].cdf, rng)},
+                                 yy, q, dist["mu"])
+
+
+def _with_quantile_scores(out: dict[str, np.ndarray], yy: np.ndarray, q: np.ndarray,
+                          mean: np.ndarray) -> dict[str, np.ndarray]:
+    """Add what every distribution gets from its quantiles: WIS and its parts, coverage; and the squared error."""
+    out["se"] = np.where(np.isnan(yy), np.nan, (mean - np.nan_to_num(yy)) ** 2)
     out |= S.wis(yy, np.nan_to_num(q))
     for level in S.COVERAGE:
         out[f"coverage_{pct(level)}"] = S.covered(yy, np.nan_to_num(q), level)
@@ -119,11 +121,7 @@ def _point_scores(y: np.ndarray, dist: dict[str, Any], mean: np.ndarray, rng: np
     else:
         crps, logs = S.crps_quantiles(yy, np.nan_to_num(q)), np.full(y.shape, np.nan)
         pit = S.pit_quantiles(yy, np.nan_to_num(q), rng)
-    out = {"crps": crps, "logs": logs, "pit": pit, "se": np.where(np.isnan(yy), np.nan, (mean - np.nan_to_num(yy)) ** 2)}
-    out |= S.wis(yy, np.nan_to_num(q))
-    for level in S.COVERAGE:
-        out[f"coverage_{pct(level)}"] = S.covered(yy, np.nan_to_num(q), level)
-    return out
+    return _with_quantile_scores({"crps": crps, "logs": logs, "pit": pit}, yy, q, mean)
 
 
 def pointwise(bt) -> dict[str, dict[str, np.ndarray]]:
@@ -206,8 +204,7 @@ def summary(bt, bins: int = 10) -> dict[str, Any]:
     """For run.json and the report: PIT histograms and coverage by horizon per distribution."""
     out: dict[str, Any] = {"quantile_levels": list(S.QUANTILES), "coverage_levels": list(S.COVERAGE),
                            "scale": "the target's encoded values (as every metric)", "pit": {}, "coverage": {},
-                           "conformal_widths": {k: np.asarray(v).tolist() for k, v in
-                                                getattr(bt, "conformal_widths", {}).items()}}
+                           "conformal_widths": {k: d["w"].tolist() for k, d in distributions(bt).items() if "w" in d}}
     for name, sc in pointwise(bt).items():
         out["pit"][name] = S.pit_histogram(sc["pit"], bins).tolist()
         out["coverage"][name] = {pct(lv): [_mean(sc[f"coverage_{pct(lv)}"][:, h]) for h in range(bt.horizon)]

@@ -14,25 +14,13 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
 from biocount.forecast import Forecast, ForecastTask
 from biocount.scores import QUANTILES
 
+from .climatology_options import ClimatologyOptions
+
 CELLS = 4_000_000  # values held at once per block of origins (32 MB of float64)
-
-
-class ClimatologyOptions(BaseModel):
-    """Options of the climatology forecaster."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    period: float | None = Field(default=None, gt=0, allow_inf_nan=False,
-                                 description="Length of the cycle in the data's time units (52 for weekly data "
-                                             "with a yearly cycle, 24 for hourly circadian data); None: no cycle, "
-                                             "the mean of everything observed so far.")
-    min_values: int = Field(default=3, ge=1, description="Same-phase observations needed before the cycle is "
-                                                         "used; fewer: all observations so far.")
 
 
 class ClimatologyForecaster:
