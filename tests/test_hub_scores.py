@@ -135,17 +135,25 @@ def test_the_hubverse_export_is_accepted_by_the_schema_and_rebuilds_the_quantile
     _validate_hubverse(frame)
     info = json.loads((out / "run.json").read_text())
     assert frame["model_id"].iloc[0] == "biocount-" + info["headline"].replace(":", "-")
-    # the median is the forecast in forecasts.csv; the 95 % bounds equal the run's conformal widths by hand
-    fc = pd.read_csv(out / "forecasts.csv", dtype={"series": str, "feature": str})
+    # the median is the encoded forecast in counts; the 97.5 % quantile the encoded forecast plus the run's
+    # conformal width, mapped the same way (by hand: expm1(z * sd + mean) with run.json's units)
+    fc = pd.read_csv(out / "forecasts_encoded.csv", dtype={"series": str, "feature": str})
+    units = info["units"]
+    assert units["forecasts"] == "data" and units["log1p"]
     row = fc.dropna(subset=[info["headline"]]).iloc[0]
+    f = info["target"]["features"].index(row["feature"])
+
+    def counts(z):
+        return max(np.expm1(z * units["scale"][f] + units["center"][f]), 0.0)
+
     mine = frame[(frame["location"] == row["series"]) & (frame["reference_date"] == row["origin"])
                  & (frame["horizon"] == row["horizon"]) & (frame["target"] == f"abundance {row['feature']}")]
     median = mine[mine["output_type_id"] == 0.5]["value"].iloc[0]
-    assert median == pytest.approx(row[info["headline"]])
+    assert median == pytest.approx(counts(row[info["headline"]]))
     w = np.asarray(info["scores"]["conformal_widths"][info["headline"]])[int(row["horizon"]) - 1]
-    scale = info["scores"]["naive_scale"][row["series"]][info["target"]["features"].index(row["feature"])]
+    scale = info["scores"]["naive_scale"][row["series"]][f]
     upper = mine[mine["output_type_id"] == 0.975]["value"].iloc[0]
-    assert upper == pytest.approx(row[info["headline"]] + w[S.QUANTILES.index(0.975)] * scale)
+    assert upper == pytest.approx(counts(row[info["headline"]] + w[S.QUANTILES.index(0.975)] * scale))
     # every forecaster can be exported; a wrong name is one line and exit 2
     ok = CliRunner().invoke(cli, ["export", str(out), "--forecaster", "climatology", "--to", str(tmp_path / "c.csv")])
     assert ok.exit_code == 0, ok.output

@@ -109,3 +109,29 @@ def test_empty_modality(tmp_path):
     ad.AnnData(X=np.zeros((0, 3)), obs=pd.DataFrame({"series": [], "time": []})).write_h5ad(path)
     with pytest.raises(BiocountInputError, match="modality 'e' is empty"):
         read(path)
+
+
+def test_a_csv_of_per_series_covariates_becomes_static_covariates(tmp_path):
+    """Pig diets: one row per series, no time column; text columns one-hot, numbers as they are, and the
+    LSTM reads them as static covariates (its view without them is a candidate of the headline)."""
+    import biocount as bc
+    from biocount.readers import read_table
+
+    diets = tmp_path / "diets.csv"
+    diets.write_text("series,diet,fibre_pct\np0,high,5\np1,low,3\np2,high,6\np3,low,2\n")
+    adata = read_table(diets)["diets"]
+    assert "time" not in adata.obs and list(adata.obs["series"]) == ["p0", "p1", "p2", "p3"]
+    assert list(adata.var_names) == ["fibre_pct", "diet=high", "diet=low"]
+    assert adata.X.tolist() == [[5, 1, 0], [3, 0, 1], [6, 1, 0], [2, 0, 1]]
+    (tmp_path / "gap.csv").write_text("series,diet\np0,high\np1,\n")
+    with pytest.raises(BiocountInputError, match="column 'diet' is empty on line 3"):
+        read_table(tmp_path / "gap.csv")
+    rng = np.random.default_rng(0)
+    weights = tmp_path / "pigs.csv"
+    rows = ["series,time,weight"] + [f"p{s},{t},{20 + s + t + rng.normal(0, 0.3):.3f}" for s in range(4) for t in range(20)]
+    weights.write_text("\n".join(rows) + "\n")
+    result = bc.run(data=[str(weights), str(diets)], modalities=["pigs=tabular", "diets=genomic"], target="pigs",
+                    models=["naive", "lstm"], horizon=2, quiet=True,
+                    options={"lstm": {"epochs": 2, "hidden": 4, "members": 1}})
+    assert result.info["modalities"]["diets"]["shape"] == [4, 0, 0]
+    assert "lstm(pigs)" in result.forecasts  # the LSTM without the diets: so it read them

@@ -154,4 +154,27 @@ def test_names_that_look_like_mathtext_are_drawn_as_text(tmp_path):
     page = (out / "report.html").read_text()
     assert r"$\undefinedmacro$" in page and r"$\alpha_{x$" in page
     last = result.output.strip().splitlines()[-1]
-    assert last == (f"wrote {out}/ (forecasts.csv, metrics.csv, observed.csv, report.html, run.json, scores.csv)"), last
+    assert last == (f"wrote {out}/ (forecasts.csv, forecasts_encoded.csv, metrics.csv, observed.csv, report.html, "
+                    "run.json, scores.csv)"), last
+
+
+def test_the_verdict_opens_the_report_and_matches_the_tables(demo_run, tmp_path, section_screenshot):
+    import pandas as pd
+
+    info = json.loads((demo_run / "run.json").read_text())
+    metrics = pd.read_csv(demo_run / "metrics.csv")
+    overall = metrics[metrics.scope == "overall"].set_index("forecaster")
+    best, modalities, step = info["verdict"]
+    head = info["headline"]
+    tough = min(info["baselines"], key=lambda b: overall.loc[b, "mse"])  # the toughest: lowest test MSE
+    assert best.startswith(f"best: {head} ") and f" {tough}, the toughest baseline" in best
+    assert f"test MSE {overall.loc[head, 'mse']:.3g} vs {overall.loc[tough, 'mse']:.3g}" in best
+    assert f"DM p = {overall.loc[head, f'dm_{tough}_p']:.2g}" in best
+    # the modality line: the LSTM with rna against its view without it, as metrics.csv scores them
+    assert modalities.startswith("modalities: rna ")
+    assert f"test MSE {overall.loc['lstm', 'mse']:.3g} with, {overall.loc['lstm(protein)', 'mse']:.3g} without" in modalities
+    assert step.startswith("next: ")
+    page = (demo_run / "report.html").read_text()
+    assert page.index('<section id="verdict">') < page.index('<section id="facts">')  # first thing on the page
+    assert "<pre" not in page and '{"' not in page  # no raw JSON anywhere
+    section_screenshot(demo_run / "report.html", "verdict", tmp_path)

@@ -32,7 +32,8 @@ def test_run_end_to_end_on_a_real_long_csv(shared_data, tmp_path, fast_config):
                     "--config", fast_config, "--out", out)
     assert result.exit_code == 0, result.output
     assert {p.name for p in out.iterdir()} == {"report.html", "metrics.csv", "forecasts.csv", "observed.csv",
-                                                 "run.json", "lstm.pt", "scores.csv", ".biocount-run"}
+                                                 "run.json", "lstm.pt", "scores.csv", ".biocount-run",
+                                                 "forecasts_encoded.csv"}  # counts: forecasts.csv is in counts
     metrics = pd.read_csv(out / "metrics.csv")
     assert set(metrics["forecaster"]) == {"lstm", "arima", "naive", "climatology", "arima:native", "climatology:native",
                                           "ensemble:stack"}

@@ -79,15 +79,31 @@ def test_weighted_interval_score_by_hand_and_its_parts_sum_to_it():
         assert S.crps_quantiles(np.array([y]), q, levels)[0] == pytest.approx(2 * pin / 5)
 
 
+def test_biocount_imports_scoringrules_without_compiling_numba():
+    import subprocess
+    import sys
+
+    code = "import sys, biocount.scores as S; S._sr(); print('numba' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
+    assert out.stdout.split() == ["False"]
+
+
 def test_scoringrules_numba_wis_agrees_where_its_numpy_backend_does_not():
     """Why biocount sums the parts itself: scoringrules 0.10's numpy WIS adds w * median, not w * |y - median|."""
-    sr = pytest.importorskip("scoringrules")
+    import subprocess
+    import sys
+
+    pytest.importorskip("scoringrules")
     pytest.importorskip("numba")
-    y, m = np.array([9.0]), np.array([3.0])
-    lo, up, alpha = np.array([[1.0, 2.0]]), np.array([[6.0, 4.0]]), np.array([0.2, 0.5])
-    ours = S.wis(y, np.array([[1.0, 2.0, 3.0, 4.0, 6.0]]), (0.1, 0.25, 0.5, 0.75, 0.9))["wis"][0]
-    assert np.ravel(sr.weighted_interval_score(y, m, lo, up, alpha, backend="numba"))[0] == pytest.approx(ours)
-    assert np.ravel(sr.weighted_interval_score(y, m, lo, up, alpha, backend="numpy"))[0] != pytest.approx(ours)
+    ours = S.wis(np.array([9.0]), np.array([[1.0, 2.0, 3.0, 4.0, 6.0]]), (0.1, 0.25, 0.5, 0.75, 0.9))["wis"][0]
+    # in a fresh process: biocount imports scoringrules without its numba backend (biocount.scores._sr)
+    code = ("import numpy as np, scoringrules as sr; y, m = np.array([9.0]), np.array([3.0]); "
+            "lo, up, a = np.array([[1.0, 2.0]]), np.array([[6.0, 4.0]]), np.array([0.2, 0.5]); "
+            "print(*[np.ravel(sr.weighted_interval_score(y, m, lo, up, a, backend=b))[0] for b in ('numba', 'numpy')])")
+    numba, numpy = map(float, subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                             check=True, timeout=300).stdout.split())
+    assert numba == pytest.approx(ours)
+    assert numpy != pytest.approx(ours)
 
 
 def test_flusight_levels_and_coverage():

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ._version import PLUGIN_API, __version__
 
 if TYPE_CHECKING:
-    from .contract import ModalityData, ModalityMeta
+    from .contract import ModalityData, ModalityMeta, Units
     from .errors import BiocountError, BiocountInputError, ContractError, PluginError, RegistryError
     from .forecast import Forecast, Forecaster, ForecastTask
     from .hookspecs import hookimpl
@@ -30,6 +30,7 @@ _LAZY = {
     "Forecast": "forecast",
     "ForecastTask": "forecast",
     "ModalityMeta": "contract",
+    "Units": "contract",
     "BiocountError": "errors",
     "BiocountInputError": "errors",
     "ContractError": "errors",
@@ -43,8 +44,8 @@ __all__ = [
     "run",
     "PLUGIN_API", "BiocountError", "BiocountInputError", "Capabilities", "ContractError", "EncoderSpec", "Forecast",
     "ForecastTask", "Forecaster", "ForecasterSpec",
-    "ModalityData", "ModalityMeta", "NoOptions", "PluginError", "RegistryError", "__version__", "hookimpl",
-    "map_series",
+    "ModalityData", "ModalityMeta", "NoOptions", "PluginError", "RegistryError", "Units", "__version__",
+    "hookimpl", "map_series",
 ]
 
 

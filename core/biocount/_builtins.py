@@ -19,4 +19,4 @@ def biocount_register_forecasters(register):
     register(ForecasterSpec(name="lstm", factory="biocount.forecasters.lstm:build", options=LSTMOptions,
                             api=PLUGIN_API, description="the shared multi-input LSTM (cuDNN on CUDA, CPU otherwise)",
                             capabilities=Capabilities(global_model=True, uses_inputs=True, distributed=True,
-                                                      subsets=True)))
+                                                      subsets=True, explainable=True, checkpointable=True)))

@@ -18,7 +18,7 @@ from typing import Literal
 
 import numpy as np
 
-from .contract import ModalityData
+from .contract import ModalityData, Units
 from .errors import BiocountInputError
 
 
@@ -50,6 +50,7 @@ class Aligned:
     static_names: np.ndarray | None = None
     report: list[str] = field(default_factory=list)
     target_index: np.ndarray | None = None  # (F_y,) positions of the target features in inputs[target]
+    units: Units | None = None  # how y maps back to the data's units (the target encoder's; None: it cannot)
 
     def extended_times(self, horizon: int) -> np.ndarray:
         """The grid's times continued ``horizon`` steps past its end by the median step, so late origins
@@ -159,7 +160,7 @@ def align(modalities: dict[str, ModalityData], *, target: str, target_features: 
         target_features=tgt.features, inputs=inputs, y_counts=y_counts, size_factors=size_factors,
         static=np.concatenate(statics, axis=1) if statics else None,
         static_names=np.asarray(static_names) if statics else None, report=report,
-        target_index=_positions(modalities[target].features, tgt.features),
+        target_index=_positions(modalities[target].features, tgt.features), units=tgt.units,
     )
 
 

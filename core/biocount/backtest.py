@@ -24,17 +24,34 @@ from .forecast import Forecast, ForecastTask
 from .intervals import conformal, interval_scores, pct, quantile_scores
 from .metrics import METRICS, bh, dm_test, loss_by_unit, naive_scale, point_metrics
 from .split import GridSplit
+from .units import DATA_METRICS, data_metrics, point, smearing, to_data
 
 
-def targets(data: Aligned, orig: np.ndarray, horizon: int, until: np.ndarray | None = None) -> np.ndarray:
-    """Observed values at origin + 1 ... origin + H ((N, H, F), NaN where none or beyond ``until``)."""
+def targets(data: Aligned, orig: np.ndarray, horizon: int, until: np.ndarray | None = None,
+            values: np.ndarray | None = None) -> np.ndarray:
+    """Observed values at origin + 1 ... origin + H ((N, H, F), NaN where none or beyond ``until``);
+    of ``values`` (S, T, F) instead of ``data.y`` if given (the raw counts behind it)."""
     T = data.times.size
     ahead = orig[:, 1:2] + np.arange(1, horizon + 1)[None, :]
     ok = ahead < T
     if until is not None:
         ok &= ahead <= until[orig[:, 0]][:, None]
-    y = data.y[orig[:, 0][:, None], np.minimum(ahead, T - 1)]
+    y = (data.y if values is None else values)[orig[:, 0][:, None], np.minimum(ahead, T - 1)]
     return np.where(ok[..., None], y, np.nan)
+
+
+def grid_in_units(data: Aligned) -> np.ndarray:
+    """The target on the whole grid (S, T, F) in the data's units (needs ``data.units``): from the raw counts
+    where the encoder kept them (exact: g⁻¹ of float32 values is off in the last digits), else g⁻¹(y)."""
+    if data.units.log1p and data.y_counts is not None:
+        sizes = 1.0 if data.size_factors is None else data.size_factors[..., None]
+        return np.where(np.isnan(data.y), np.nan, data.y_counts / sizes)
+    return to_data(data.y, data.units)
+
+
+def observed_in_units(data: Aligned, y: np.ndarray, orig: np.ndarray, horizon: int) -> np.ndarray:
+    """Targets ``y`` (gathered by :func:`targets` at ``orig``) in the data's units."""
+    return np.where(np.isnan(y), np.nan, targets(data, orig, horizon, values=grid_in_units(data)))
 
 
 @dataclass(frozen=True)
@@ -70,6 +87,11 @@ class Backtest:
     calibration: dict[str, dict[float, np.ndarray]] = field(default_factory=dict)  # name -> level -> q per horizon
     baselines: list[str] = field(default_factory=list)  # forecasters every other one is DM-tested against
     timings: dict[str, dict[str, float]] = field(default_factory=dict)  # name -> fit_s, predict_s
+
+    def observed_in_units(self, part: str) -> np.ndarray:
+        """The validation or test targets (N, H, F) in the data's units (needs ``data.units``)."""
+        y, orig = (self.y_val, self.val_origins) if part == "val" else (self.y_test, self.test_origins)
+        return observed_in_units(self.data, y, orig, self.horizon)
 
     def _scales(self) -> tuple[np.ndarray, np.ndarray]:
         s = naive_scale(self.data.y, self.split.train_end)
@@ -166,15 +188,27 @@ class Backtest:
             row[f"dm_{label}_stat"], row[f"dm_{label}_p"] = self._dm(pred, self.forecasts[other]["test"].mean, **scope)
         return row
 
+    def _in_units(self, name: str, pred: np.ndarray):
+        """metrics.csv's ``data_*`` columns of ``name`` for a slice (h, f) of the test points: a function of
+        the slice, or of nothing where the target has no data units."""
+        if self.data.units is None:
+            return lambda sl=(slice(None),): {}
+        y = self.observed_in_units("test")
+        full = grid_in_units(self.data)
+        scale = np.broadcast_to(naive_scale(full, self.split.train_end)[self.test_origins[:, 0]][:, None, :], y.shape)
+        mean = self.in_units(name, pred)
+        return lambda sl=(slice(None),): data_metrics(y[sl], mean[sl], scale[sl])
+
     def _compute_metrics(self) -> pd.DataFrame:
         scale = naive_scale(self.data.y, self.split.train_end)[self.test_origins[:, 0]][:, None, :]
         scale = np.broadcast_to(scale, self.y_test.shape)
         rows = []
         for name, fc in self.forecasts.items():
             pred = fc["test"].mean
+            units = self._in_units(name, pred)
             row = {"forecaster": name, "scope": "overall", "feature": "all", "horizon": "all"}
             row |= point_metrics(self.y_test, pred, scale) | self._tests(name, pred)
-            row |= self._prob_scores(name, self.y_test, pred)
+            row |= self._prob_scores(name, self.y_test, pred) | units()
             rows.append(row)
             native = f"{name}:native"
             if native in self.intervals():
@@ -184,7 +218,7 @@ class Backtest:
             for f, feature in enumerate(self.data.target_features):
                 r = {"forecaster": name, "scope": "feature", "feature": str(feature), "horizon": "all"}
                 r |= point_metrics(self.y_test[..., f:f + 1], pred[..., f:f + 1], scale[..., f:f + 1])
-                feature_rows.append(r | self._tests(name, pred, f=f))
+                feature_rows.append(r | self._tests(name, pred, f=f) | units((Ellipsis, slice(f, f + 1))))
             for key in {k for r in feature_rows for k in r if k.startswith("dm_") and k.endswith("_p")}:
                 adjusted = bh(np.array([r.get(key, np.nan) for r in feature_rows]))
                 for r, q in zip(feature_rows, adjusted, strict=True):
@@ -195,12 +229,13 @@ class Backtest:
                 r |= point_metrics(self.y_test[:, h:h + 1], pred[:, h:h + 1], scale[:, h:h + 1])
                 r |= self._tests(name, pred, h=h)
                 r |= self._prob_scores(name, self.y_test, pred, (slice(None), slice(h, h + 1)))
-                rows.append(r)
+                rows.append(r | units((slice(None), slice(h, h + 1))))
         prob = [f"{k}_{pct(lv)}" for lv in self.levels for k in ("coverage", "width", "winkler")]
         tests = [f"dm_{b}_{k}" for b in [*self.baselines, "full"] for k in ("stat", "p", "p_bh")]
-        columns = ["forecaster", "scope", "feature", "horizon", *METRICS, "n", *tests, *prob, "pinball", "crps"]
+        columns = ["forecaster", "scope", "feature", "horizon", *METRICS, "n", *tests, *prob, "pinball", "crps",
+                   *DATA_METRICS]
         frame = pd.DataFrame(rows)
-        return frame.reindex(columns=[c for c in columns if c in frame or not c.startswith("dm_")])
+        return frame.reindex(columns=[c for c in columns if c in frame or not c.startswith(("dm_", "data_"))])
 
     def scores(self, by_feature: bool = False) -> pd.DataFrame:
         """Hub-grade probabilistic scores per forecaster, distribution and horizon (:mod:`biocount.scoring`):
@@ -264,8 +299,23 @@ class Backtest:
         m = m[(m["scope"] == "overall") & ~m["forecaster"].str.endswith(":native")]
         return m.drop(columns=["scope", "feature", "horizon", *[c for c in m if c.endswith("_bh")]]).set_index("forecaster")
 
-    def forecasts_frame(self) -> pd.DataFrame:
-        """series, feature, origin, horizon, time, observed, one column per forecaster (test origins)."""
+    def smearing(self, name: str) -> np.ndarray:
+        """(H, F) the smearing factors that make ``name``'s point forecasts means in data units (:mod:`biocount.units`),
+        from its validation residuals only."""
+        cache = self.__dict__.setdefault("_smearing", {})
+        if name not in cache:
+            cache[name] = smearing(self.forecasts[name]["val"].mean, self.y_val, self.data.units)
+        return cache[name]
+
+    def in_units(self, name: str, mean: np.ndarray) -> np.ndarray:
+        """``name``'s point forecasts ``mean`` (N, H, F) as means in the data's units."""
+        return point(mean, self.smearing(name), self.data.units)
+
+    def forecasts_frame(self, *, encoded: bool = False) -> pd.DataFrame:
+        """series, feature, origin, horizon, time, observed, one column per forecaster (test origins), with
+        interval bounds: in the data's units where the target's encoder declares them (point forecasts are
+        means, :mod:`biocount.units`), else (or ``encoded=True``) on the encoder's scale."""
+        units = None if encoded else self.data.units
         o, H, F = self.test_origins, self.horizon, self.data.target_features.size
         extended = self.data.extended_times(H)
         s = np.repeat(o[:, 0], H * F)
@@ -275,14 +325,14 @@ class Backtest:
         frame = pd.DataFrame({
             "series": self.data.series[s], "feature": self.data.target_features[f],
             "origin": self.data.times[origin], "horizon": h, "time": extended[origin + h],
-            "observed": self.y_test.reshape(-1),
+            "observed": (self.y_test if units is None else self.observed_in_units("test")).reshape(-1),
         })
         for name, fc in self.forecasts.items():
-            frame[name] = fc["test"].mean.reshape(-1)
+            frame[name] = (fc["test"].mean if units is None else self.in_units(name, fc["test"].mean)).reshape(-1)
         for name, by_level in self.intervals().items():
             for level, (lo, up) in by_level.items():
-                frame[f"{name}_lower_{pct(level)}"] = lo.reshape(-1)
-                frame[f"{name}_upper_{pct(level)}"] = up.reshape(-1)
+                frame[f"{name}_lower_{pct(level)}"] = (lo if units is None else to_data(lo, units)).reshape(-1)
+                frame[f"{name}_upper_{pct(level)}"] = (up if units is None else to_data(up, units)).reshape(-1)
         return frame[frame["time"] <= self.data.times[-1]].reset_index(drop=True)
 
 

@@ -80,11 +80,12 @@ def plugins_list(obj: dict[str, Any], as_json: bool, show_all: bool) -> None:
         if host.registry_error:
             console.print(f"[red]registry error:[/red] {host.registry_error}")
         table = Table(show_edge=False, pad_edge=False)
-        for column in ("plugin", "distribution", "version", "status", "provides"):
+        for column in ("plugin", "distribution", "version", "status", "provides", "what it does"):
             table.add_column(column)
         for r in shown:
             provides = ", ".join(c.describe() for c in r.components) or ("-" if r.error else "")
-            table.add_row(r.name, r.dist, r.version, f"[{_STYLE[r.status]}]{r.status}[/]", provides)
+            what = "; ".join(c.spec.description for c in r.components if c.spec.description)  # the specs' own line
+            table.add_row(r.name, r.dist, r.version, f"[{_STYLE[r.status]}]{r.status}[/]", provides, what)
         console.print(table)
         for r in shown:
             if r.error and r.status != "blocked":
@@ -400,8 +401,43 @@ def run(obj: dict[str, Any], config_file: str | None, **flags: Any) -> None:
 
 
 def _print_comparison(result) -> None:
-    import numpy as np
     from rich.console import Console
+    from rich.markup import escape
+
+    info, baselines = result.info, result.info.get("baselines", [])
+    console = Console(highlight=False)
+    console.width = max(console.width, 132)  # a pipe or a log file still gets the whole table
+    console.print(_main_table(result))
+    console.print(_by_horizon(result.metrics, baselines))
+    _print_scores(console, result.scores, baselines)
+    console.print("MSE weights every scored point equally. DM: Diebold-Mariano on each (series, origin)'s summed "
+                  "squared error (so its sign always agrees with MSE), Harvey-corrected; negative = lower error than "
+                  "the named baseline. Bold: best per metric. cover: test coverage of the split-conformal interval.")
+    units = info.get("units", {})
+    if units.get("forecasts") == "data":
+        console.print(f"scale: MSE, MAE, R², MASE on the encoder's scale (what the models fit); RMSE (data), MAPE % "
+                      f"and forecasts.csv in {escape(units['label'])} (point forecasts are means; metrics.csv has both)")
+    else:
+        console.print(f"scale: every number and forecasts.csv on the encoder's scale: {escape(units.get('label', ''))}")
+    console.print("scored: " + "; ".join(f"{role} {v['series']} series, {v['origins']} origins, {v['points']} points"
+                                         for role, v in info.get("scored", {}).items()))
+    _print_weights(console, info)
+    for row in info.get("modality_sets", []):
+        console.print(f"[bold]modality:[/] {escape(row['text'])}")
+    if info.get("headline"):
+        console.print(f"[bold]headline:[/] {escape(info['headline'])}")
+    for why in info.get("failed", {}).values():
+        console.print(f"[yellow]left out:[/] {escape(why)}")
+    for note in info.get("notes", []):
+        console.print(f"[yellow]note:[/] {escape(note)}")
+    for line in info.get("verdict", []):  # the plain conclusion, last: what a reader sees first (biocount.verdict)
+        head, _, rest = line.partition(": ")
+        console.print(f"[bold]{escape(head)}:[/] {escape(rest)}")
+
+
+def _main_table(result):
+    """One row per forecaster: the overall metrics, DM against each baseline, coverage."""
+    import numpy as np
     from rich.markup import escape
     from rich.table import Table
 
@@ -415,19 +451,23 @@ def _print_comparison(result) -> None:
     table = Table(title=f"{target['modality']}: {len(target['features'])} feature(s), {scored.get('series', '?')} "
                         f"series, {info['origins']['test']} test origins, {scored.get('points', '?')} points scored, "
                         f"horizon {result.config.horizon}")
-    table.add_column("forecaster")
-    for m in METRICS:
-        table.add_column(m.upper() if m != "r2" else "R²", justify="right")
+    table.add_column("forecaster", overflow="fold")
+    data = [m for m in ("data_rmse", "data_mape") if m in cmp]  # the data's units (biocount.units)
+    # with data units, RMSE and sMAPE on the encoder's scale give way to them (a z-score's sMAPE means nothing)
+    shown = [m for m in METRICS if not (data and m in ("rmse", "smape"))] + data
+    names = {"r2": "R²", "data_rmse": "RMSE (data)", "data_mape": "MAPE %"}
+    for m in shown:
+        table.add_column(names.get(m, m.upper()), justify="right")
     for b in baselines:  # statistic and p-value in one cell: three baselines still fit 132 columns
         table.add_column(f"DM vs {b} (p)", justify="right")
     level = min(result.config.levels, key=lambda lv: abs(lv - 0.8))
     cov = f"coverage_{pct(level)}"
     table.add_column(f"cover {level:.0%}", justify="right")
-    best = {m: (cmp[m].min() if LOWER_IS_BETTER[m] else cmp[m].max()) for m in METRICS}
+    best = {m: (cmp[m].min() if LOWER_IS_BETTER.get(m, True) else cmp[m].max()) for m in shown}
     for name, row in cmp.iterrows():
         cells = []
-        for m in METRICS:
-            text = f"{row[m]:.4g}"
+        for m in shown:
+            text = f"{row[m]:.4g}" if np.isfinite(row[m]) else ""
             cells.append(f"[bold green]{text}[/]" if row[m] == best[m] else text)
         tests = []
         for b in baselines:
@@ -435,25 +475,7 @@ def _print_comparison(result) -> None:
             tests.append("" if np.isnan(stat) else f"{stat:.2f} ({p:.2g})")
         table.add_row(escape(_label(str(name), info)), *cells, *tests,
                       f"{row[cov]:.0%}" if np.isfinite(row.get(cov, np.nan)) else "")
-    console = Console(highlight=False)
-    console.width = max(console.width, 132)  # a pipe or a log file still gets the whole table
-    console.print(table)
-    console.print(_by_horizon(result.metrics, baselines))
-    _print_scores(console, result.scores, baselines)
-    console.print("MSE weights every scored point equally. DM: Diebold-Mariano on each (series, origin)'s summed "
-                  "squared error (so its sign always agrees with MSE), Harvey-corrected; negative = lower error than "
-                  "the named baseline. Bold: best per metric. cover: test coverage of the split-conformal interval.")
-    console.print("scored: " + "; ".join(f"{role} {v['series']} series, {v['origins']} origins, {v['points']} points"
-                                         for role, v in info.get("scored", {}).items()))
-    _print_weights(console, info)
-    for row in info.get("modality_sets", []):
-        console.print(f"[bold]modality:[/] {escape(row['text'])}")
-    if info.get("headline"):
-        console.print(f"[bold]headline:[/] {escape(info['headline'])}")
-    for why in info.get("failed", {}).values():
-        console.print(f"[yellow]left out:[/] {escape(why)}")
-    for note in info.get("notes", []):
-        console.print(f"[yellow]note:[/] {escape(note)}")
+    return table
 
 
 def _print_weights(console, info: dict) -> None:
@@ -505,11 +527,13 @@ def _crps_by_horizon(scores, baselines: list[str]):
 def _horizon_table(rows, title: str, value: str, p_column: str, baselines: list[str]):
     """One row per forecaster, one column per horizon: the value and the DM p-values against each baseline."""
     import numpy as np
+    from rich.markup import escape
     from rich.table import Table
 
     horizons = sorted({str(h) for h in rows["horizon"]}, key=int)
     table = Table(title=f"{title} (DM p vs {', '.join(baselines)})" if baselines else title)
-    table.add_column("forecaster")
+    # names whole (an ablation's "lstm[protein]" is not rich markup, and is not cut to "lstm…")
+    table.add_column("forecaster", min_width=max(len(str(n)) for n in rows["forecaster"]), overflow="fold")
     for h in horizons:
         table.add_column(f"h={h}", justify="right")
     for name, group in rows.groupby("forecaster", sort=False):
@@ -518,7 +542,7 @@ def _horizon_table(rows, title: str, value: str, p_column: str, baselines: list[
             r = group[group["horizon"].astype(str) == h].iloc[0]
             ps = [f"{r[p_column.format(b)]:.2g}" for b in baselines if np.isfinite(r.get(p_column.format(b), np.nan))]
             cells.append(f"{r[value]:.4g}" + (f" ({', '.join(ps)})" if ps else ""))
-        table.add_row(str(name), *cells)
+        table.add_row(escape(str(name)), *cells)
     return table
 
 

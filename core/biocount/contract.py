@@ -13,6 +13,7 @@ field              shape        meaning
 ``static_names``   (G,)         names of the static covariates
 ``counts``         (S, T, F)    optional raw counts behind ``values`` (for count likelihoods)
 ``size_factors``   (S, T)       optional library-size factors for ``counts`` (offsets)
+``units``          :class:`Units`  optional: how to put ``values`` back in the data's units
 ``meta``           mapping      modality name, whether values are counts, the normalisation
 =================  ===========  =========================================================
 
@@ -46,6 +47,45 @@ class ModalityMeta(BaseModel):
                                                                 "transformation chosen from the data.")
 
 
+class Units(BaseModel):
+    """How an encoder's values map back to the data's own units, per feature (optional, plugin API 1.4).
+
+    ``value = (g(x) - center) / scale`` with ``g`` = log1p (``log1p=True``) or the identity, so
+    ``x = g⁻¹(value * scale + center)``: a monotone map, which is what lets biocount report forecasts,
+    intervals and quantiles in the data's units (:mod:`biocount.units`). An encoder whose values cannot be
+    inverted feature by feature (a centred log-ratio, PCA scores) leaves ``units`` out; its forecasts stay on
+    the encoded scale and the run says so.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+
+    center: np.ndarray = Field(description="(F,) what was subtracted after g (0: nothing).")
+    scale: np.ndarray = Field(description="(F,) what the centred values were divided by (1: nothing).")
+    log1p: bool = Field(default=False, description="g is log1p (counts, rates); else the identity.")
+    nonnegative: bool = Field(default=False, description="The data cannot be negative (counts): values below 0 "
+                                                         "in data units are clipped to 0.")
+    label: str = Field(default="the data's units", description="What one unit is, for axes and tables, e.g. "
+                                                                 "'counts per median library'.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _arrays(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = dict(data)
+            for key in ("center", "scale"):
+                if data.get(key) is not None:
+                    data[key] = np.asarray(data[key], dtype=np.float64).ravel()
+        return data
+
+    def subset(self, index: np.ndarray) -> Units:
+        return self.model_copy(update={"center": self.center[index], "scale": self.scale[index]})
+
+    def summary(self) -> dict[str, Any]:
+        """For run.json (and for :mod:`biocount.export`, which reads it back)."""
+        return {"log1p": self.log1p, "nonnegative": self.nonnegative, "label": self.label,
+                "center": self.center.tolist(), "scale": self.scale.tolist()}
+
+
 def _strings(values: Any) -> np.ndarray:
     return np.asarray([str(v) for v in np.asarray(values, dtype=object).ravel()], dtype=object)
 
@@ -71,6 +111,7 @@ class ModalityData(BaseModel):
     static_names: np.ndarray | None = None
     counts: np.ndarray | None = None
     size_factors: np.ndarray | None = None
+    units: Units | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -121,6 +162,7 @@ class ModalityData(BaseModel):
             static=None if self.static is None else self.static[si], static_names=self.static_names,
             counts=None if self.counts is None else self.counts[pick],
             size_factors=None if self.size_factors is None else self.size_factors[np.ix_(si, ti)],
+            units=None if self.units is None else self.units.subset(fi),
         )
 
     def summary(self) -> str:
@@ -186,6 +228,11 @@ def _problems(d: ModalityData):
             yield "static covariates contain NaN or infinite values; impute or drop them in the encoder."
     elif d.static_names is not None and len(d.static_names):
         yield "static_names are given without static values."
+    yield from _attached_problems(d)
+
+
+def _attached_problems(d: ModalityData):
+    """What is attached to the values: raw counts, size factors, units, and the meta flags about them."""
     if d.counts is not None:
         if d.counts.shape != d.values.shape:
             yield f"counts have shape {d.counts.shape}, values {d.values.shape}; they must match."
@@ -196,6 +243,12 @@ def _problems(d: ModalityData):
             yield f"size_factors must be (series x times) = {d.values.shape[:2]}, got {d.size_factors.shape}."
         elif np.nanmin(d.size_factors, initial=1) <= 0:
             yield "size_factors must be positive."
+    if d.units is not None and (d.units.center.shape != d.features.shape or d.units.scale.shape != d.features.shape):
+        yield (f"units.center and units.scale must have one entry per feature ({len(d.features)}), got "
+               f"{d.units.center.shape[0]} and {d.units.scale.shape[0]}.")
+    elif d.units is not None and not (np.all(np.isfinite(d.units.scale)) and np.all(d.units.scale > 0)
+                                      and np.all(np.isfinite(d.units.center))):
+        yield "units.scale must be positive and finite, units.center finite."
     if d.meta.is_counts and d.counts is None:
         yield "meta.is_counts is true but no raw counts are attached; pass counts=."
     if d.meta.log1p_rate:

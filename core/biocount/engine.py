@@ -35,6 +35,9 @@ class RunResult:
     backtest: Any = None
     observed: pd.DataFrame | None = None
     scores: pd.DataFrame | None = None  # scores.csv: hub-grade probabilistic scores (biocount.scoring)
+    encoded: pd.DataFrame | None = None  # forecasts_encoded.csv: forecasts on the encoder's scale, where
+    # forecasts.csv is in the data's units (biocount.units)
+    checkpoints: list[str] = field(default_factory=list)  # forecasters that declare Capabilities.checkpointable
     rank: int = 0  # under torchrun: this process's rank; only rank 0's result is complete and written
 
     def write(self, out: str | Path | None = None, *, overwrite: bool | None = None) -> Path:
@@ -111,7 +114,11 @@ def run(config: RunConfig, *, host: Any = None, log=None, data: Any = None) -> R
         clock.lap("explain")
     info = run_info(config, plan, split, encoded, aligned, bt, clock) | {"importance": importance,
                                                                          "attributions": attributions}
-    return RunResult(config, comparison, metrics, forecasts, info, bt.fitted, bt, observed_frame(aligned), scores)
+    encoded_frame = bt.forecasts_frame(encoded=True) if aligned.units is not None else None
+    saved = [n for n, (comp, *_rest) in plan.forecasters.items() if comp.spec.capabilities.checkpointable
+             and "[" not in n and n in bt.fitted]
+    return RunResult(config, comparison, metrics, forecasts, info, bt.fitted, bt, observed_frame(aligned), scores,
+                     encoded_frame, saved)
 
 
 def _ddp_device(plan: Plan) -> str:
@@ -134,10 +141,25 @@ def follow(config: RunConfig, plan: Plan, data: Any, rank: int) -> RunResult:
 
 
 def observed_frame(aligned: Any) -> pd.DataFrame:
-    """Every observed target value on the grid, long form (observed.csv: the history the report plots)."""
+    """Every observed target value on the grid, long form (observed.csv: the history the report plots), in
+    the data's units where the target's encoder declares them, as forecasts.csv."""
+    from .backtest import grid_in_units
+
     s, t, f = np.nonzero(~np.isnan(aligned.y))
+    y = aligned.y if aligned.units is None else grid_in_units(aligned)
     return pd.DataFrame({"series": aligned.series[s].astype(str), "feature": aligned.target_features[f].astype(str),
-                         "time": aligned.times[t], "observed": aligned.y[s, t, f]})
+                         "time": aligned.times[t], "observed": y[s, t, f]})
+
+
+def units_info(aligned: Any, encoded: dict[str, Any]) -> dict[str, Any]:
+    """run.json "units": the scale of forecasts.csv, observed.csv and bc.tl's results, and how to get there."""
+    if aligned.units is None:
+        how = encoded[aligned.target].meta.normalisation
+        return {"forecasts": "encoded", "label": f"{aligned.target} as encoded ({how})",
+                "why": f"the encoder of '{aligned.target}' declares no data units ({how} cannot be inverted feature "
+                       "by feature), so forecasts stay on its scale"}
+    point = "mean: Duan's smearing over validation residuals" if aligned.units.log1p else "mean"
+    return {"forecasts": "data", "point": point} | aligned.units.summary()
 
 
 class _Clock:
@@ -287,10 +309,11 @@ def explain(config: RunConfig, plan: Plan, bt: Any) -> tuple[dict[str, Any], dic
     integrated-gradient attributions (feature x lookback step) for those that can be differentiated."""
     from .importance import attributions, permutation
 
-    users = [n for n, (comp, *_rest) in plan.forecasters.items()
-             if comp.spec.capabilities.uses_inputs and "[" not in n and n in bt.fitted]
+    users = {n: comp.spec.capabilities for n, (comp, *_rest) in plan.forecasters.items()
+             if comp.spec.capabilities.uses_inputs and "[" not in n and n in bt.fitted}
     importance = {n: imp for n in users if (imp := permutation(bt, n, seed=config.seed))}
-    return importance, {n: ig.summary() for n in users if (ig := attributions(bt, n)) is not None}
+    return importance, {n: ig.summary() for n, can in users.items()
+                        if can.explainable and (ig := attributions(bt, n)) is not None}
 
 
 def _baselines(config: RunConfig, plan: Plan) -> list[str]:
@@ -320,14 +343,19 @@ def run_info(config: RunConfig, plan: Plan, split: Any, encoded: dict[str, Any],
         "versions": _versions(), "timings_s": clock.timings, "peak_rss_mb": clock.rss,
         "forecasters": {n: {"timings_s": bt.timings.get(n, {})} | r for n, r in reports.items()},
         "failed": bt.failed, "ensembles": bt.weights, "modality_sets": bt.modality_sets(),
-        "scores": bt.score_summary(),
+        "scores": bt.score_summary(), "units": units_info(aligned, encoded),
         "conformal_levels": config.levels, "threads": plan.threads,
         "headline": next((n for n in bt.weights), next(n for n in config.models if n in bt.forecasts)),
     }
+    from .verdict import verdict
+
+    level = min(config.levels, key=lambda lv: abs(lv - 0.8))
+    info["verdict"] = verdict(bt, bt.comparison(), info["headline"], info["baselines"], level)
     info["notes"] = ([f"{n}: {note}" for n, d in encoded.items() for note in d.meta.notes]
                      + aligned.report + split.notes
                      + [f"series {s} not scored: {why}" for s, why in split.unscored.items()]
-                     + bt.notes + [f"{n}: {note}" for n, r in reports.items() for note in r.get("notes", [])])
+                     + bt.notes + [f"{n}: {note}" for n, r in reports.items() for note in r.get("notes", [])]
+                     + [why for why in [info["units"].get("why")] if why])
     return info
 
 
@@ -560,13 +588,14 @@ def write(result: RunResult, out: str | Path | None = None, *, overwrite: bool |
     def fill(tmp: Path) -> None:
         result.metrics.to_csv(tmp / "metrics.csv", index=False)
         result.forecasts.to_csv(tmp / "forecasts.csv", index=False)
+        if result.encoded is not None:
+            result.encoded.to_csv(tmp / "forecasts_encoded.csv", index=False)
         if result.scores is not None:
             result.scores.to_csv(tmp / "scores.csv", index=False)
         if result.observed is not None:
             result.observed.to_csv(tmp / "observed.csv", index=False)
-        for name, model in result.fitted.items():  # checkpoints of forecasters that can save themselves
-            if hasattr(model, "save") and "[" not in name:
-                model.save(tmp / f"{name}.pt")
+        for name in result.checkpoints:  # forecasters that declare they can save themselves
+            result.fitted[name].save(tmp / f"{name}.pt")
         info = dict(result.info)
         info["timings_s"] = dict(info["timings_s"])
         (tmp / "run.json").write_text(json.dumps(info, indent=2, default=_json_default))

@@ -7,7 +7,10 @@ time forecast), ``location`` (the series) and ``target`` (``modality feature``);
 :data:`biocount.scores.QUANTILES`) and ``value``; ``model_id`` names the forecaster. The quantiles
 are each forecaster's conformal predictive distribution on the test origins, rebuilt exactly from
 ``forecasts.csv`` and the calibration in ``run.json`` (forecast + width[h, level] x naive scale of
-the series and feature), so any forecaster of the run can be exported without refitting.
+the series and feature), so any forecaster of the run can be exported without refitting. They are
+computed on the encoder's scale (``forecasts_encoded.csv`` where forecasts.csv is in the data's units)
+and mapped to the data's units by the target's :class:`~biocount.Units` from run.json: a monotone map,
+so they stay the distribution's quantiles.
 """
 
 from __future__ import annotations
@@ -35,7 +38,9 @@ def hubverse(folder: str | Path, *, forecaster: str | None = None) -> pd.DataFra
     folder = Path(folder)
     try:
         info = json.loads((folder / "run.json").read_text())
-        forecasts = pd.read_csv(folder / "forecasts.csv", dtype={"series": str, "feature": str})
+        units = info.get("units", {})
+        source = "forecasts_encoded.csv" if units.get("forecasts") == "data" else "forecasts.csv"
+        forecasts = pd.read_csv(folder / source, dtype={"series": str, "feature": str})
     except FileNotFoundError as exc:
         raise BiocountInputError(f"{folder}: not a biocount run folder (no {Path(exc.filename).name}); point at a "
                                  "folder biocount run wrote") from None
@@ -60,6 +65,12 @@ def hubverse(folder: str | Path, *, forecaster: str | None = None) -> pd.DataFra
     scale = np.array([scale_of[str(s)][col[str(f)]] for s, f in zip(frame["series"], frame["feature"], strict=True)])
     values = frame[name].to_numpy()[:, None] + w[frame["horizon"].to_numpy() - 1] * scale[:, None]  # (rows, K)
     values = np.sort(values, axis=1)  # monotone by construction; sorting guards float ties
+    if units.get("forecasts") == "data":  # quantiles of the data's units: the same levels, mapped back
+        from .contract import Units
+        from .units import to_data
+
+        u = Units(**{k: units[k] for k in ("center", "scale", "log1p", "nonnegative", "label")})
+        values = to_data(values, u, rows=np.array([col[str(f)] for f in frame["feature"]]))
     K = levels.size
     modality = info["target"]["modality"]
     out = pd.DataFrame({
@@ -75,5 +86,7 @@ def hubverse(folder: str | Path, *, forecaster: str | None = None) -> pd.DataFra
     })
     out = out[list(COLUMNS)]
     target = info.get("modalities", {}).get(modality, {})
-    out.attrs |= {"model_id": model_id(name), "scale": target.get("normalisation", "none")}  # for the caller to say
+    scale_name = units.get("label") if units.get("forecasts") == "data" else target.get("normalisation", "none")
+    out.attrs |= {"model_id": model_id(name), "scale": scale_name}  # for the caller to say
     return out
+

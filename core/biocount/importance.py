@@ -161,12 +161,12 @@ def attributions(bt: Any, name: str, *, steps: int = 16, max_windows: int = 256,
                  max_targets: int = 16) -> Attributions | None:
     """Integrated gradients of forecaster ``name`` on (up to ``max_windows`` evenly spaced) test origins.
 
-    Only forecasters with an ``attribute`` method (the shared LSTM) are explained; None otherwise. With more
-    than ``max_targets`` target features an evenly spaced subset is explained (one backward pass per target
-    and horizon), and the summary names which.
+    The forecaster must declare ``Capabilities.explainable`` (an ``attribute`` method: the shared LSTM); None
+    without test origins. With more than ``max_targets`` target features an evenly spaced subset is explained
+    (one backward pass per target and horizon), and the summary names which.
     """
     model, task = bt.fitted[name], bt.tasks[name]
-    if not hasattr(model, "attribute") or bt.test_origins.shape[0] == 0:
+    if bt.test_origins.shape[0] == 0:
         return None
     origins = bt.test_origins
     if origins.shape[0] > max_windows:

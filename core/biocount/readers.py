@@ -332,6 +332,29 @@ def _wide_to_anndata(df: pd.DataFrame, path: Path, s_col: str | None, t_col: str
                       var=pd.DataFrame(index=[str(f) for f in features]))
 
 
+def _static_to_anndata(df: pd.DataFrame, path: Path, s_col: str) -> AnnData:
+    """Per-series covariates (one row per series, no time column: diets, treatments, genotypes): numeric
+    columns as they are, text columns one-hot (``diet=high``, one 0/1 column per level); no ``time``."""
+    import anndata as ad
+
+    where = str(path)
+    rest = df.drop(columns=[s_col])
+    if rest.empty:
+        raise BiocountInputError(f"{where}: no covariate columns besides the series column '{s_col}'")
+    numbers = {c: pd.to_numeric(rest[c], errors="coerce") for c in rest.columns}
+    text = [c for c in rest.columns if (numbers[c].isna() & rest[c].notna()).any()]  # any cell not a number
+    rest = rest.assign(**{c: numbers[c] for c in rest.columns if c not in text})
+    for c in text:
+        if rest[c].isna().any():
+            row = int(np.flatnonzero(rest[c].isna().to_numpy())[0]) + 2  # + header, 1-based
+            raise BiocountInputError(f"{where}: column '{c}' is empty on line {row}; give every series a value "
+                                     "(per-series covariates cannot be missing)")
+    wide = pd.get_dummies(rest, columns=text, prefix_sep="=", dtype=np.float32) if text else rest
+    values = wide.to_numpy(dtype=np.float64)
+    obs = pd.DataFrame({"series": df[s_col].astype(str).to_numpy()}, index=df[s_col].astype(str).to_numpy())
+    return ad.AnnData(X=values.astype(np.float32), obs=obs, var=pd.DataFrame(index=[str(c) for c in wide.columns]))
+
+
 def read_table(path: str | Path, *, time_key: str | None = None, series_key: str | None = None,
                modality: str | None = None) -> dict[str, AnnData]:
     """Read a tidy long or a wide CSV/TSV (gzip allowed) into one AnnData per modality."""
@@ -348,10 +371,13 @@ def read_table(path: str | Path, *, time_key: str | None = None, series_key: str
         raise BiocountInputError(f"{where}: a long table needs both 'feature' and 'value' columns; it has '{has}' "
                                  f"but no '{lacks}' (a wide table has neither: one column per feature)")
     t_col = _pick(df.columns, time_key, TIME_KEYS, "time", where)
+    s_col = _pick(df.columns, series_key, SERIES_KEYS, "series", where)
+    if t_col is None and s_col is not None and "feature" not in df.columns and df[s_col].is_unique:
+        return {modality or path.name.split(".")[0]: _static_to_anndata(df, path, s_col)}
     if t_col is None:
         raise BiocountInputError(f"{where}: no time column; looked for {', '.join(TIME_KEYS)}; "
-                                 "name yours with --time-key")
-    s_col = _pick(df.columns, series_key, SERIES_KEYS, "series", where)
+                                 "name yours with --time-key (a table of per-series covariates has one row per "
+                                 "series and no time column)")
     if {"feature", "value"} <= set(df.columns):
         if s_col is None:
             raise BiocountInputError(f"{where}: no series column; looked for {', '.join(SERIES_KEYS)}; "

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-SECTIONS = ("facts", "warnings", "comparison", "horizon", "features", "fans", "calibration", "scores", "importance",
+SECTIONS = ("verdict", "facts", "warnings", "comparison", "horizon", "features", "fans", "calibration", "scores", "importance",
             "training", "baselines", "notes", "run")
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1b1b1b;line-height:1.45}
@@ -30,6 +30,8 @@ th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right}
 th:first-child,td:first-child{text-align:left}
 .best{font-weight:bold;background:#e7f3e7}
 .warn{background:#fff4e5;border-left:4px solid #e69f00;padding:.5em 1em;margin:.3em 0}
+.verdict{background:#eef5fb;border:1px solid #0072b2;border-left:6px solid #0072b2;padding:.6em 1em;font-size:1.05em}
+.verdict p{margin:.3em 0}
 figure{margin:1em 0}figure svg{max-width:100%;height:auto}
 figcaption{font-size:.85em;color:#444}
 code{font-size:.9em}
@@ -63,8 +65,9 @@ def _render(folder: Path) -> str:
                if (folder / "observed.csv").is_file() else None)  # folders from before 0.x lack it
     scores = pd.read_csv(folder / "scores.csv", dtype={"horizon": str}) if (folder / "scores.csv").is_file() else None
     parts = {
+        "verdict": ("Verdict", _verdict(info)),
         "facts": ("Run", _facts(info)),
-        "warnings": ("Read this first", _warnings(info)),
+        "warnings": ("Read this first", _warnings(info, metrics)),
         "comparison": ("Comparison", _comparison(metrics, info)),
         "horizon": ("Error by horizon", _by_horizon(metrics, info)),
         "features": ("Best and worst features", _features(metrics, info)),
@@ -144,6 +147,18 @@ def _p_mark(p: float) -> str:
 
 
 # -- sections -------------------------------------------------------------------------------------------
+def _verdict(info: dict[str, Any]) -> str:
+    """The run's three-line conclusion (biocount.verdict), as the console ends with it."""
+    lines = info.get("verdict") or []
+    if not lines:
+        return "<p>No verdict (a folder written before biocount gave one): rerun biocount run.</p>"
+    rows = []
+    for line in lines:
+        head, _, rest = line.partition(": ")
+        rows.append(f"<p><strong>{html.escape(head)}:</strong> {html.escape(rest)}</p>")
+    return f'<div class="verdict">{"".join(rows)}</div>'
+
+
 def _facts(info: dict[str, Any]) -> str:
     test = info.get("scored", {}).get("test", {})
     rows = [{"": "target", "value": f"{info['target']['modality']}: {len(info['target']['features'])} feature(s)"},
@@ -156,13 +171,29 @@ def _facts(info: dict[str, Any]) -> str:
     return _table(rows)
 
 
-def _warnings(info: dict[str, Any]) -> str:
+def _warnings(info: dict[str, Any], metrics: Any = None) -> str:
     keys = ("no better than persistence", "persistence on", "failed", "not scored", "no headline", "mean nothing")
     lines = [n for n in info.get("notes", []) if any(k in n for k in keys)]
     lines += list(info.get("failed", {}).values())
+    lines += _coverage_shortfall(info, metrics)
     if not lines:
         return "<p>No fallback, failure, unscored series or persistence-like model.</p>"
     return "".join(f'<div class="warn">{html.escape(x)}</div>' for x in lines)
+
+
+def _coverage_shortfall(info: dict[str, Any], metrics: Any) -> list[str]:
+    """A line when the headline's intervals cover clearly less than they claim on the test points."""
+    head = info.get("headline")
+    if metrics is None or head is None:
+        return []
+    rows = metrics[(metrics["forecaster"] == head) & (metrics["scope"] == "overall")]
+    out = []
+    for level in info.get("conformal_levels", []):
+        col = f"coverage_{level * 100:g}"
+        if col in rows and rows[col].notna().any() and float(rows[col].iloc[0]) < level - 0.1:
+            out.append(f"the {level:.0%} intervals of {head} cover only {float(rows[col].iloc[0]):.0%} of the test "
+                       "points: give them more validation origins (--val-size) before trusting them")
+    return out
 
 
 def _comparison(metrics: Any, info: dict[str, Any]) -> str:
@@ -172,6 +203,9 @@ def _comparison(metrics: Any, info: dict[str, Any]) -> str:
     for _, r in overall.iterrows():
         row = {"forecaster": r["forecaster"], "MSE": float(r["mse"]), "MAE": float(r["mae"]),
                "MASE": float(r.get("mase", np.nan)), "R²": float(r.get("r2", np.nan))}
+        if "data_rmse" in r:  # the same forecasts in the data's units (biocount.units)
+            row |= {"RMSE (data)": float(r["data_rmse"]), "MAE (data)": float(r["data_mae"]),
+                    "MAPE %": float(r["data_mape"])}
         for b in baselines:
             p = float(r.get(f"dm_{b}_p", np.nan))
             stat = float(r.get(f"dm_{b}_stat", np.nan))
@@ -179,11 +213,16 @@ def _comparison(metrics: Any, info: dict[str, Any]) -> str:
         rows.append(row)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a column nobody scored (all NaN): nothing is best
-        best = {k: np.nanmin([r[k] for r in rows]) for k in ("MSE", "MAE", "MASE")}
+        best = {k: np.nanmin([r[k] for r in rows]) for k in ("MSE", "MAE", "MASE", "RMSE (data)", "MAE (data)",
+                                                             "MAPE %") if k in rows[0]}
         best["R²"] = np.nanmax([r["R²"] for r in rows])
     horizon = metrics[metrics["scope"] == "horizon"].dropna(subset=["mse"])  # a horizon nobody scored: skipped
     winners = [f"h={h}: {g.loc[g['mse'].idxmin(), 'forecaster']}" for h, g in horizon.groupby("horizon")]
-    return (_table(rows, best) + "<p>Best per column in bold. DM: Diebold–Mariano on each (series, origin)'s summed "
+    units = info.get("units", {})
+    scale = (f"MSE, MAE, MASE and R² on the encoder's scale (what the models fit); RMSE, MAE (data) and MAPE in "
+             f"{units.get('label', 'the data units')}. " if units.get("forecasts") == "data" else "")
+    return (_table(rows, best) + f"<p>{html.escape(scale)}Best per column in bold. DM: Diebold–Mariano on each "
+            "(series, origin)'s summed "
             "squared error, Harvey-corrected; * p &lt; 0.05, ** &lt; 0.01, *** &lt; 0.001. Lowest MSE per horizon: "
             f"{html.escape('; '.join(winners))}.</p>")
 
@@ -239,18 +278,26 @@ def _fans(forecasts: Any, metrics: Any, info: dict[str, Any], history: Any = Non
             ax.axvline(one["origin"].min(), color="#999", lw=0.8, ls=":", label="first test origin")
         ax.plot(obs["time"], obs["observed"], color="#555", marker=".", lw=1, label="observed")
         origins = sorted(one["origin"].unique())
-        for k, origin in enumerate(origins[:: max(1, len(origins) // 4)]):
+        horizon = int(one["horizon"].max())  # origins a horizon apart at least: fans that do not overlap
+        for k, origin in enumerate(origins[:: max(horizon, len(origins) // 4)]):
             f = one[one["origin"] == origin].sort_values("time")
             ax.plot(f["time"], f[head], color=COLOURS[0], lw=1.5, label=head if k == 0 else None)
             if lo in f and up in f:
                 ax.fill_between(f["time"], f[lo], f[up], color=COLOURS[0], alpha=0.15, lw=0,
                                 label=f"{pct} % interval" if k == 0 else None)
         ax.set_title(f"{series} · {feature}", fontsize=9)
+        ax.set_xlabel(f"time ({info.get('config', {}).get('time_key') or 'the data’s time column'})", fontsize=8)
+        ax.set_ylabel(f"{feature}\n({_unit_label(info)})", fontsize=8)
         ax.legend(frameon=False, fontsize=7)
         out.append(_svg(fig, f"{head} forecasts from several test origins for series {series}, feature {feature}, "
                              "with the observed values"))
     return ("<p>Series × features with the lowest, the median and the highest test error of the headline, and a "
             "spread of others; every forecast is in forecasts.csv.</p>" + "".join(out))
+
+
+def _unit_label(info: dict[str, Any]) -> str:
+    """What the forecasts' values are: the data's units, or the encoder's scale where it declares none."""
+    return info.get("units", {}).get("label", "encoded value")
 
 
 def _calibration(metrics: Any, info: dict[str, Any]) -> str:
@@ -460,8 +507,8 @@ def _baselines(info: dict[str, Any]) -> str:
     for name, rep in info.get("forecasters", {}).items():
         fallback = rep.get("fallback")
         if fallback or "orders" in rep:
-            rows.append({"forecaster": name, "fallbacks": json.dumps(fallback) if fallback else "none",
-                         "orders": json.dumps(rep.get("orders", ""))[:300]})
+            rows.append({"forecaster": name, "fallbacks": _plain(fallback) if fallback else "none",
+                         "orders": _plain(rep.get("orders")) or "none recorded"})
     text = ""
     for name, w in info.get("ensembles", {}).items():
         W = np.atleast_2d(np.asarray(w["weights"], dtype=float))  # (scopes, members)
@@ -495,9 +542,24 @@ def _run(info: dict[str, Any]) -> str:
     encoders = [{"modality": n, "encoder": e} for n, e in info.get("plugins", {}).get("encoders", {}).items()]
     timings = [{"stage": k, "seconds": v, "peak MB": info.get("peak_rss_mb", {}).get(k, "")}
                for k, v in info.get("timings_s", {}).items()]
-    config = html.escape(json.dumps(info.get("config", {}), indent=1, default=str))
-    return ("<h3>Scored</h3>" + _table(scored) + f"<p>Split: {html.escape(json.dumps(split, default=str)[:600])}</p>"
+    options = [{"option": k, "value": _plain(v)} for k, v in info.get("config", {}).items()
+               if v not in (None, [], {}, "")]
+    return ("<h3>Scored</h3>" + _table(scored)
+            + "<h3>Split</h3>" + _table([{"": k, "value": _plain(v)} for k, v in split.items()])
             + "<h3>Data</h3>" + _table(data) + "<h3>Plugins</h3>" + _table(plugins) + _table(encoders)
             + "<h3>Time per stage</h3>" + _table(timings)
             + "<h3>Versions</h3>" + _table([{"": k, "version": v} for k, v in info.get("versions", {}).items()])
-            + f"<h3>Options</h3><pre><code>{config}</code></pre>")
+            + "<h3>Options</h3>" + _table(options))
+
+
+def _plain(value: Any, limit: int = 300) -> str:
+    """A run.json value as words for a table cell, not JSON: 'a: 1; b: x, y'."""
+    if isinstance(value, dict):
+        text = "; ".join(f"{k}: {_plain(v, limit)}" for k, v in value.items())
+    elif isinstance(value, (list, tuple)):
+        text = ", ".join(_plain(v, limit) for v in value)
+    elif value is None:
+        text = ""
+    else:
+        text = f"{value:.4g}" if isinstance(value, float) else str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

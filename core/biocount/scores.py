@@ -28,9 +28,25 @@ COVERAGE = (0.5, 0.8, 0.9, 0.95)
 
 
 def _sr():
-    import scoringrules
+    """scoringrules, imported without its numba backend: with numba importable it compiles ~80 gufuncs at
+    import (5 s of a 70 s demo run on 2 slow cores, `python -m bench profile`), and biocount only calls its
+    numpy backend. numba is hidden for the import only (``sys.modules["numba"] = None`` makes ``import
+    numba`` fail) and put back after. The cost of it: in a process that imported scoringrules before biocount
+    it keeps its numba backend; one that imports it after biocount's first score gets the numpy backend only
+    (``backend="numba"`` then fails) — restart, or import scoringrules first."""
+    import sys
 
-    return scoringrules
+    if "scoringrules" not in sys.modules:
+        saved = sys.modules.get("numba")
+        sys.modules["numba"] = None  # type: ignore[assignment]
+        try:
+            import scoringrules  # noqa: F401
+        finally:
+            if saved is None:
+                del sys.modules["numba"]
+            else:
+                sys.modules["numba"] = saved
+    return sys.modules["scoringrules"]
 
 
 def _nan_where_missing(y: np.ndarray, out: np.ndarray) -> np.ndarray:

@@ -84,6 +84,11 @@ class Capabilities(BaseModel):
     subsets: bool = Field(default=False, description="One fit forecasts from any subset of its input modalities: "
                                                     "predict(task, origins, without=(modality, ...)) switches inputs "
                                                     "off; the headline weighs those views as candidates.")
+    explainable: bool = Field(default=False, description="Has attribute(task, origins, targets=, steps=): integrated "
+                                                        "gradients per input feature and lookback step (run.json "
+                                                        "attributions).")
+    checkpointable: bool = Field(default=False, description="Has save(path): the run writes NAME.pt beside its "
+                                                           "results.")
 
 
 class ForecasterSpec(_ComponentSpec):

@@ -90,8 +90,10 @@ def forecast(
     key_added
         Results go to ``uns[key_added]``, ``var[f"{key_added}_mae"]`` (and ``_rmse``, ``_mse``),
         ``layers[f"{key_added}_fitted"]`` (one-step-ahead forecasts at validation and test points) and
-        ``layers[f"{key_added}_observed"]`` (the target on the forecasts' scale, the encoder's: e.g.
-        log1p(counts / size factor) for rna; ``uns[key_added]["params"]["scale"]`` names it).
+        ``layers[f"{key_added}_observed"]`` (the target on the forecasts' scale). All in the data's units
+        where the target's encoder declares them (tabular: as in the data; rna: counts per median training
+        library; point forecasts are means, :mod:`biocount.units`), else on the encoder's scale (e.g. the
+        protein encoder's CLR); ``uns[key_added]["params"]["scale"]`` names which.
     random_state
         Seed: same seed, same data, same CPU -> same numbers.
     copy
@@ -188,7 +190,7 @@ def _store(adata: AnnData, result: Any, name: str, key: str, method: str) -> Non
         "random_state": int(cfg.seed), "split": cfg.split,
         "levels": [float(x) for x in levels], "modalities": list(result.info["modalities"]),
         "time_key": time_col, "series_key": sample_col, "test_origins": scored,
-        "scale": str(result.info["modalities"][data.target]["normalisation"]),
+        "scale": str(result.info["units"]["label"]),  # the data's units, or the encoder's scale without them
     }
     lookback = result.info["forecasters"].get(name, {}).get("lookback")
     if lookback is not None:
@@ -198,7 +200,7 @@ def _store(adata: AnnData, result: Any, name: str, key: str, method: str) -> Non
         "series": data.series[future["origins"][:, 0]].astype(str),
         "features": features,
         "time": future["times"].astype(float),
-        "mean": future["mean"].astype(np.float32),
+        "mean": _units(bt, name, future["mean"]).astype(np.float32),
         "metrics": {k: float(v) for k, v in overall.items() if isinstance(v, (int, float, np.floating)) and np.isfinite(v)},
         "losses": {"units": np.asarray(losses.index, dtype=str), "loss": losses.to_numpy(dtype=float)},
     }
@@ -214,14 +216,35 @@ def _store(adata: AnnData, result: Any, name: str, key: str, method: str) -> Non
     if result.scores is not None:
         entry |= _score_entry(result, name)
     if levels:
-        entry["lower"] = np.stack([future["lower"][lv] for lv in levels]).astype(np.float32)
-        entry["upper"] = np.stack([future["upper"][lv] for lv in levels]).astype(np.float32)
+        entry["lower"] = np.stack([_units(bt, None, future["lower"][lv]) for lv in levels]).astype(np.float32)
+        entry["upper"] = np.stack([_units(bt, None, future["upper"][lv]) for lv in levels]).astype(np.float32)
     adata.uns[key] = entry
-    for metric in ("mae", "rmse", "mse"):
-        col = pd.Series(np.nan, index=adata.var_names, dtype=float)
-        col.loc[per_feature["feature"].to_numpy()] = per_feature[metric].to_numpy()
-        adata.var[f"{key}_{metric}"] = col.to_numpy()
+    _store_var(adata, per_feature, key)
     _store_layers(adata, bt, name, key, rows, features)
+
+
+def _store_var(adata: AnnData, per_feature: pd.DataFrame, key: str) -> None:
+    """``var[key_mae]``, ``_rmse``, ``_mse`` per target feature: in the data's units where there are some (as
+    forecasts.csv), else on the encoder's scale."""
+    in_data = "data_rmse" in per_feature
+    for metric in ("mae", "rmse", "mse"):
+        if in_data:
+            values = per_feature["data_rmse"] ** 2 if metric == "mse" else per_feature[f"data_{metric}"]
+        else:
+            values = per_feature[metric]
+        col = pd.Series(np.nan, index=adata.var_names, dtype=float)
+        col.loc[per_feature["feature"].to_numpy()] = values.to_numpy()
+        adata.var[f"{key}_{metric}"] = col.to_numpy()
+
+
+def _units(bt: Any, name: str | None, values: np.ndarray) -> np.ndarray:
+    """Encoded forecasts in the data's units (:mod:`biocount.units`): ``name``'s point forecasts as means, or
+    (``name=None``) bounds; unchanged where the target's encoder declares no units."""
+    from .units import to_data
+
+    if bt.data.units is None:
+        return values
+    return bt.in_units(name, values) if name is not None else to_data(values, bt.data.units)
 
 
 def _score_entry(result: Any, name: str) -> dict[str, Any]:
@@ -247,15 +270,18 @@ def _store_layers(adata: AnnData, bt: Any, name: str, key: str, rows: pd.Series,
     s_idx, t_idx = np.nonzero(data.present)
     where = rows.reindex(pd.MultiIndex.from_arrays([data.series[s_idx].astype(str), data.times[t_idx]])).to_numpy()
     have = ~np.isnan(where)
-    observed[np.ix_(where[have].astype(int), cols)] = data.y[s_idx[have], t_idx[have]]
-    adata.layers[f"{key}_observed"] = observed  # the target on the forecasts' scale (the encoder's)
+    from .backtest import grid_in_units
+
+    y = data.y if data.units is None else grid_in_units(data)
+    observed[np.ix_(where[have].astype(int), cols)] = y[s_idx[have], t_idx[have]]
+    adata.layers[f"{key}_observed"] = observed  # the target on the forecasts' scale (the data's units if any)
     for part, orig in (("val", bt.val_origins), ("test", bt.test_origins)):
         nxt = orig[:, 1] + 1
         ok = nxt < data.times.size
         keys = pd.MultiIndex.from_arrays([data.series[orig[ok, 0]].astype(str), data.times[nxt[ok]]])
         where = rows.reindex(keys).to_numpy()
         have = ~np.isnan(where)
-        values = bt.forecasts[name][part].mean[ok][have, 0, :]
+        values = _units(bt, name, bt.forecasts[name][part].mean[ok])[have, 0, :]
         fitted[np.ix_(where[have].astype(int), cols)] = values
     adata.layers[f"{key}_fitted"] = fitted
 

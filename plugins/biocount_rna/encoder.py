@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 
-from biocount import BiocountInputError, ModalityData
+from biocount import BiocountInputError, ModalityData, Units
 from biocount.contract import cube
 from biocount.encoding import PCA, check_counts, is_single_cell, matrix, train_mask
 from biocount.pseudobulk import aggregate, group_names
@@ -106,6 +106,7 @@ class RnaEncoder:
             _, _, cube_size = cube(series, times, size[:, None])
             out = [ModalityData(series=ids, times=grid, features=self.gene_names_, values=cube_values,
                                 counts=cube_counts, size_factors=cube_size[..., 0],
+                                units=_rates(len(self.gene_names_), "counts per median training library"),
                                 meta={"modality": "rna", "is_counts": True, "log1p_rate": True,
                                       "normalisation": "size factors, log1p",
                                       "reference_library": self.reference_library_})]
@@ -117,7 +118,13 @@ class RnaEncoder:
             out.append(ModalityData(
                 series=ids, times=grid, features=[str(c) for c in celltypes.columns],
                 values=np.log1p(cube_counts / cube_size), counts=cube_counts, size_factors=cube_size[..., 0],
+                units=_rates(tally.shape[1], "cells per median training cell total"),
                 meta={"modality": "celltypes", "is_counts": True, "log1p_rate": True,
                       "normalisation": "cells per type / total, log1p"},
             ))
         return out
+
+
+def _rates(n: int, label: str) -> Units:
+    """values = log1p(counts / size factor): back in data units, counts at the reference library size."""
+    return Units(center=np.zeros(n), scale=np.ones(n), log1p=True, nonnegative=True, label=label)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from biocount import BiocountInputError, ModalityData
+from biocount import BiocountInputError, ModalityData, Units
 from biocount.contract import cube
 from biocount.encoding import Standardizer, check_counts, check_finite, looks_like_counts, matrix, train_mask
 
@@ -21,7 +21,9 @@ class TabularEncoder:
 
     def _matrix(self, adata) -> np.ndarray:
         if "time" not in adata.obs:
-            raise BiocountInputError("tabular: the modality has no time column")
+            raise BiocountInputError("tabular: the modality has no time column; for per-series covariates (one row "
+                                     "per series: diets, treatments) use the genomic encoder, e.g. --modalities "
+                                     "diet=genomic, which makes them static covariates")
         X = matrix(adata, self.options.layer, "tabular")
         X = X.toarray() if hasattr(X, "toarray") else X
         check_finite(X, "tabular", adata.var_names)
@@ -60,7 +62,17 @@ class TabularEncoder:
         steps += ["scaled"] if self.scaler_ else []
         meta = {"modality": "tabular", "is_counts": bool(self.counts_), "normalisation": ", ".join(steps) or "none",
                 "notes": self.notes_}
+        units = self._units()
         if self.counts_:
             _, _, cc = cube(series, times, X)
-            return ModalityData(series=ids, times=grid, features=self.features_, values=cv, counts=cc, meta=meta)
-        return ModalityData(series=ids, times=grid, features=self.features_, values=cv, meta=meta)
+            return ModalityData(series=ids, times=grid, features=self.features_, values=cv, counts=cc, meta=meta,
+                                units=units)
+        return ModalityData(series=ids, times=grid, features=self.features_, values=cv, meta=meta, units=units)
+
+    def _units(self) -> Units:
+        """values = (g(x) - mean) / sd with g = log1p for counts: invertible feature by feature."""
+        n = self.features_.size
+        center = self.scaler_.mean_ if self.scaler_ is not None else np.zeros(n)
+        scale = self.scaler_.scale_ if self.scaler_ is not None else np.ones(n)
+        return Units(center=center, scale=scale, log1p=bool(self.counts_), nonnegative=bool(self.counts_),
+                     label="counts" if self.counts_ else "the data's units")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -281,18 +282,24 @@ class LSTMForecaster:
             order = torch.randperm(n, generator=generator).to(self.device)
             total = torch.zeros((), device=self.device)  # summed on the device: no host sync per step
             for start in range(0, n, self.batch_size):
-                idx = order[start:start + self.batch_size]
-                mine, weight = ddp.share(idx, scored)
-                with autocast:
-                    loss = self._loss(_take(train, mine), net) * weight
-                optim.zero_grad(set_to_none=True)
-                loss.backward()
-                if o.clip is not None:
-                    torch.nn.utils.clip_grad_norm_(self._parameters(), o.clip)
-                optim.step()
-                total += loss.detach() * (idx.numel() / ddp.world())
+                # labelled for `python -m bench profile` (torch.profiler); a few microseconds per step when off
+                with _step("gather"):
+                    idx = order[start:start + self.batch_size]
+                    mine, weight = ddp.share(idx, scored)
+                    batch = _take(train, mine)
+                with _step("forward"), autocast:
+                    loss = self._loss(batch, net) * weight
+                with _step("backward"):
+                    optim.zero_grad(set_to_none=True)
+                    loss.backward()
+                with _step("optimiser"):
+                    if o.clip is not None:
+                        torch.nn.utils.clip_grad_norm_(self._parameters(), o.clip)
+                    optim.step()
+                    total += loss.detach() * (idx.numel() / ddp.world())
             train_loss = float(ddp.all_sum(total)) / n  # one sync per epoch
-            val_loss = self._evaluate(val) if val is not None else None
+            with _step("validation"):
+                val_loss = self._evaluate(val) if val is not None else None
             history.append((epoch, train_loss, val_loss))
             progress(epoch, train_loss, val_loss)
             if val_loss is not None and epoch + 1 >= o.min_epochs:
@@ -564,17 +571,43 @@ def _regular_step(times: np.ndarray, train_end: np.ndarray) -> float | None:
     return float(np.median(steps)) if steps.size else None
 
 
+STEP_CLOCK: dict[str, list[float]] | None = None  # label -> [calls, seconds] while `bench profile` runs
+
+
+@contextlib.contextmanager
+def _step(label: str):
+    """A part of a training step (gather, forward, backward, optimiser, validation): a torch.profiler range
+    ``lstm.<label>`` for your own traces, and timed into :data:`STEP_CLOCK` when that is a dict (``python -m
+    bench profile``: torch.profiler itself keeps every op of a whole run, gigabytes on a large study)."""
+    with torch.profiler.record_function(f"lstm.{label}"):
+        if STEP_CLOCK is None:
+            yield
+            return
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            entry = STEP_CLOCK.setdefault(label, [0, 0.0])
+            entry[0] += 1
+            entry[1] += time.perf_counter() - start
+
+
 def _cpu(state: dict[str, Any]) -> dict[str, Any]:
     return {k: {n: t.cpu() for n, t in v.items()} for k, v in state.items()}
 
 
 def _progress(total: int, *, quiet: bool):
-    """A rich progress bar on a terminal; nothing when quiet or not a terminal."""
-    if quiet or not sys.stderr.isatty():
+    """A rich progress bar with the time left on a terminal; a line every :data:`LOG_EVERY` seconds with the
+    time left on a log (a pipe, CI); nothing when quiet. Early stopping ends members early, so the time
+    left is an upper bound."""
+    if quiet:
         return lambda *a: None
-    from rich.progress import Progress
+    if not sys.stderr.isatty():
+        return _log_progress(total)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    bar = Progress(transient=True)
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} epochs"),
+                   TimeElapsedColumn(), TextColumn("left at most"), TimeRemainingColumn(), transient=True)
     task = bar.add_task("training lstm", total=total)
     bar.start()
 
@@ -584,6 +617,26 @@ def _progress(total: int, *, quiet: bool):
             return
         text = f"training lstm  loss {loss:.4f}" + (f"  val {val:.4f}" if val is not None else "")
         bar.update(task, completed=epoch + 1, description=text)
+
+    return update
+
+
+LOG_EVERY = 20.0  # seconds between progress lines on a log
+
+
+def _log_progress(total: int, clock=time.monotonic):
+    """Progress lines for a log: epochs done of the most, seconds so far, and at most how many are left."""
+    start = last = clock()
+
+    def update(epoch, loss, val):
+        nonlocal last
+        now = clock()
+        if epoch is None or now - last < LOG_EVERY:
+            return
+        last, done = now, epoch + 1
+        left = (now - start) / done * max(total - done, 0)
+        print(f"biocount: training lstm: {done}/{total} epochs in {now - start:.0f} s, at most {left:.0f} s left "
+              f"(loss {loss:.4f})", file=sys.stderr, flush=True)
 
     return update
 
