@@ -54,3 +54,42 @@ def test_bc_run_validates_overrides_of_a_config():
 
     with pytest.raises(BiocountInputError, match="horizon"):
         bc.run(RunConfig(), horizon=0)
+
+
+# bc.tl.forecast's keyword -> the RunConfig field it sets (scanpy's names where scanpy has one)
+TL_FIELDS = {"target": "target", "horizon": "horizon", "lookback": "lookback", "random_state": "seed",
+             "time_key": "time_key", "series_key": "series_key", "split": "split", "test_size": "test_size",
+             "val_size": "val_size", "levels": "levels", "options": "options", "n_jobs": "jobs", "link": "link",
+             "period": "period", "time_scale": "time_scale"}
+
+
+def test_bc_tl_forecast_defaults_are_biocount_run_s(monkeypatch):
+    """Every default of bc.tl.forecast is None (meaning: as biocount run) or RunConfig's own default, and a call
+    with the defaults runs exactly RunConfig's defaults."""
+    import inspect
+
+    import biocount as bc
+    from biocount import engine
+
+    params = inspect.signature(bc.tl.forecast).parameters
+    for keyword, field in TL_FIELDS.items():
+        default = params[keyword].default
+        if field == "lookback":
+            assert default is None  # the LSTM's option: None is its own default (it adapts to short series)
+            continue
+        assert default is None or default == RunConfig.model_fields[field].get_default(call_default_factory=True), keyword
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def capture(config, **kwargs):
+        seen["config"] = config
+        raise Stop
+
+    monkeypatch.setattr(engine, "run", capture)
+    with pytest.raises(Stop):
+        bc.tl.forecast(bc.datasets.demo(seed=0)["protein"], method="naive", modalities=["protein"])
+    config, defaults = seen["config"], RunConfig()
+    for field in set(TL_FIELDS.values()) - {"lookback"}:
+        assert getattr(config, field) == getattr(defaults, field), field

@@ -40,3 +40,28 @@ def test_beats_worse_and_equal():
     same = _comparison({"ensemble:stack": {"mse": 0.8, "dm_naive_p": np.nan}, "naive": {"mse": 0.8}})
     line, tough = _best(same, "ensemble:stack", ["naive"])
     assert line.startswith("best: ensemble:stack is naive's forecast here") and tough == "naive"
+
+
+def test_a_member_better_on_test_is_said_and_not_acted_on():
+    from types import SimpleNamespace
+
+    from biocount.verdict import _beaten_by_a_part
+
+    def fc(v):
+        return {"test": SimpleNamespace(mean=np.full((4, 1, 1), v))}
+
+    class Backtest:  # DM of the headline's errors against each member's: positive = the headline is worse
+        weights = {"ensemble:stack": {"members": ["lstm", "lstm(x)", "naive"]}}
+        forecasts = {"ensemble:stack": fc(1.0), "lstm": fc(2.0), "lstm(x)": fc(3.0), "naive": fc(4.0)}
+
+        def _dm(self, head, other):
+            return {2.0: (3.1, 0.004), 3.0: (2.0, 0.2), 4.0: (5.0, 1e-6)}[float(other.flat[0])]
+
+    cmp = _comparison({"ensemble:stack": {"mse": 0.5}, "lstm": {"mse": 0.3}, "lstm(x)": {"mse": 0.45},
+                       "naive": {"mse": 0.2}})
+    # naive is a baseline (the first line is about those); lstm(x) is not significantly better: lstm is said
+    assert _beaten_by_a_part(Backtest(), cmp, "ensemble:stack", ["naive"]) == (
+        "; but lstm alone did better on the test points (MSE 0.3, DM p = 0.004): validation chose the combination, "
+        "and it did not carry over here")
+    Backtest.forecasts["lstm"] = fc(3.0)
+    assert _beaten_by_a_part(Backtest(), cmp, "ensemble:stack", ["naive"]) == ""

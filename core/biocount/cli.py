@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import typing
 from typing import Any
 
 import click
@@ -80,8 +81,10 @@ def plugins_list(obj: dict[str, Any], as_json: bool, show_all: bool) -> None:
         if host.registry_error:
             console.print(f"[red]registry error:[/red] {host.registry_error}")
         table = Table(show_edge=False, pad_edge=False)
-        for column in ("plugin", "distribution", "version", "status", "provides", "what it does"):
-            table.add_column(column)
+        for column in ("plugin", "distribution", "version", "status"):  # names whole; the prose columns wrap
+            table.add_column(column, no_wrap=True)
+        table.add_column("provides")
+        table.add_column("what it does", ratio=1)
         for r in shown:
             provides = ", ".join(c.describe() for c in r.components) or ("-" if r.error else "")
             what = "; ".join(c.spec.description for c in r.components if c.spec.description)  # the specs' own line
@@ -288,14 +291,14 @@ def datasets_make(name: str, out: str, seed: int, overwrite: bool) -> None:
 
 # Every `biocount run` option is a RunConfig field (engine.py), the one source of its name, default and help;
 # here only how the command line spells and types it. tests/test_cli_options.py checks both agree.
-_RUN_OPTIONS = [  # (flag, RunConfig field, click type)
+_RUN_OPTIONS = [  # (flag, RunConfig field, click type; click.Choice: the field's Literal values)
     ("--data", "data", click.Path()),  # a file, or a .zarr store (a folder)
     ("--modalities", "modalities", str),
     ("--target", "target", str),
     ("--horizon", "horizon", int),
     ("--models", "models", str),
     ("--baselines", "baselines", str),
-    ("--split", "split", click.Choice(["time", "series"])),
+    ("--split", "split", click.Choice),
     ("--test-size", "test_size", int),
     ("--val-size", "val_size", int),
     ("--train-series", "train_series", str),
@@ -312,10 +315,10 @@ _RUN_OPTIONS = [  # (flag, RunConfig field, click type)
     ("--time-key", "time_key", str),
     ("--series-key", "series_key", str),
     ("--ensemble", "ensemble", str),
-    ("--ensemble-per", "ensemble_per", click.Choice(["pooled", "feature", "horizon"])),
+    ("--ensemble-per", "ensemble_per", click.Choice),
     ("--levels", "levels", str),
-    ("--grid", "grid", click.Choice(["target", "union"])),
-    ("--time-axis", "time_axis", click.Choice(["time", "index"])),
+    ("--grid", "grid", click.Choice),
+    ("--time-axis", "time_axis", click.Choice),
     ("--link", "link", str),
     ("--replicates", "replicates", str),
     ("--period", "period", float),
@@ -327,9 +330,9 @@ _RUN_OPTIONS = [  # (flag, RunConfig field, click type)
 # Shorthands for options of every forecaster that declares them (RunConfig.model_options; the LSTM's help)
 _MODEL_OPTIONS = [  # (flag, LSTMOptions field, click type)
     ("--lookback", "lookback", int),
-    ("--device", "device", click.Choice(["auto", "cpu", "cuda"])),
-    ("--cell", "cell", click.Choice(["standard", "peephole"])),
-    ("--preset", "preset", click.Choice(["default", "seed"])),
+    ("--device", "device", click.Choice),
+    ("--cell", "cell", click.Choice),
+    ("--preset", "preset", click.Choice),
 ]
 MULTIPLE = ("data", "link", "time_scale")  # options given once per value
 
@@ -349,6 +352,8 @@ def _run_options(func):
     specs += [(f, n, k, LSTMOptions.model_fields[n]) for f, n, k in _MODEL_OPTIONS]
     specs.append(("--holdout", "holdout", str, None))
     for flag, name, kind, info in reversed(specs):
+        if kind is click.Choice:  # the choices are the field's Literal values: written once, in the model
+            kind = click.Choice(list(typing.get_args(info.annotation)))
         if info is None:
             text = "Deprecated spelling of --test-series."
         else:

@@ -7,6 +7,7 @@ fields (cli.py derives each option's help and default from them). Light: no nump
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -222,8 +223,13 @@ class RunConfig(BaseModel):
             raise ValueError("empty: name at least one, e.g. rna,protein for modalities or lstm,naive for models")
         return value
 
+    @property
+    def choices(self) -> list[ModalityChoice]:
+        """``--modalities`` parsed: each name and the encoder it asks for (``name=encoder``), here only."""
+        return [ModalityChoice.parse(m) for m in self.modalities]
+
     def target_spec(self) -> tuple[str, list[str] | None]:
-        names = [m.split("=")[0] for m in self.modalities]
+        names = [c.name for c in self.choices]
         if self.target is None:
             return (defaults.TARGET if defaults.TARGET in names else names[0]), None
         parts = [p.strip() for p in self.target.split(",") if p.strip()]
@@ -232,6 +238,20 @@ class RunConfig(BaseModel):
             raise BiocountInputError(f"--target {self.target}: features must come from one modality, got {', '.join(sorted(mods))}")
         features = [p.split(":", 1)[1] for p in parts if ":" in p]
         return mods.pop(), (features or None)
+
+
+@dataclass(frozen=True)
+class ModalityChoice:
+    """One entry of ``--modalities``: the name users type, and the encoder it asks for with ``name=encoder``
+    (None: the registry's for that name)."""
+
+    name: str
+    encoder: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> ModalityChoice:
+        name, _, encoder = text.partition("=")
+        return cls(name, encoder or None)
 
 
 def _pairs(value: Any) -> dict[str, Any]:

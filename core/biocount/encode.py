@@ -2,48 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from .contract import ModalityData
 from .errors import BiocountError, BiocountInputError, ContractError, PluginError
+from .split import TrainSelection  # the split stage decides which rows train; encoders obey
 
 if TYPE_CHECKING:
-    import pandas as pd
     from anndata import AnnData
 
     from .plugins import Host
-
-
-@dataclass(frozen=True)
-class TrainSelection:
-    """Which rows encoders may learn from: times up to ``until`` and/or the listed series.
-
-    ``until`` is one time for every series, or a time per series (a time split cuts each series at
-    its own points; a series it does not name is cut at the earliest of them). Static rows (no time) belong to training
-    whenever their series does.
-    """
-
-    until: float | dict[str, float] | None = None
-    series: frozenset[str] | None = None
-
-    def mask(self, obs: pd.DataFrame) -> np.ndarray:
-        keep = np.ones(len(obs), dtype=bool)
-        ids = obs["series"].astype(str)
-        if self.series is not None:
-            keep &= ids.isin(self.series).to_numpy()
-        if isinstance(self.until, dict):
-            # a series the split does not know (an input's own unit, e.g. a pooled series) learns up to
-            # the earliest cut of all: nothing it contributes lies after any series' training part
-            earliest = min(self.until.values(), default=-np.inf)
-            if "time" in obs:
-                cut = ids.map(self.until).fillna(earliest).to_numpy(dtype=float)
-                keep &= obs["time"].to_numpy(dtype=float) <= cut
-        elif self.until is not None and "time" in obs:
-            keep &= obs["time"].to_numpy(dtype=float) <= self.until
-        return keep
 
 
 def encode(data: dict[str, AnnData], modalities: list[str], host: Host, *,

@@ -203,8 +203,8 @@ def resolve(config: RunConfig, host: Any) -> Plan:
         raise BiocountInputError("--dask: not under torchrun (every rank would start its own cluster); use one or "
                                  "the other: torchrun for the LSTM, --dask for per-series work")
     target, target_features = config.target_spec()
-    names = [m.split("=")[0] for m in config.modalities]
-    overrides = {m.split("=")[0]: m.split("=", 1)[1] for m in config.modalities if "=" in m}
+    names = [c.name for c in config.choices]
+    overrides = {c.name: c.encoder for c in config.choices if c.encoder}
     if target not in names:
         names.append(target)  # the target's own history is always an input
     _check_options_keys(config, names, overrides, host)

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from .pl import OKABE_ITO
+
 SECTIONS = ("verdict", "facts", "warnings", "comparison", "horizon", "features", "fans", "calibration", "scores", "importance",
             "training", "baselines", "notes", "run")
 CSS = """
@@ -37,7 +39,7 @@ figcaption{font-size:.85em;color:#444}
 code{font-size:.9em}
 @media print{nav{display:none}section{break-inside:avoid}}
 """
-COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]  # Okabe-Ito
+COLOURS = OKABE_ITO  # one palette for bc.pl and the report
 
 
 def build(folder: str | Path) -> Path:

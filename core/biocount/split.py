@@ -33,10 +33,38 @@ from .errors import BiocountInputError
 
 if TYPE_CHECKING:
     from .align import Aligned
-    from .encode import TrainSelection
 
 TEST_FRACTION = 0.25  # default share of each series' points scored (time split), or of series held out
 VAL_FRACTION = 0.2  # default share of each series' points (time split) or of the other series validating
+
+
+@dataclass(frozen=True)
+class TrainSelection:
+    """Which rows encoders may learn from: times up to ``until`` and/or the listed series.
+
+    ``until`` is one time for every series, or a time per series (a time split cuts each series at
+    its own points; a series it does not name is cut at the earliest of them). Static rows (no time) belong to training
+    whenever their series does.
+    """
+
+    until: float | dict[str, float] | None = None
+    series: frozenset[str] | None = None
+
+    def mask(self, obs: pd.DataFrame) -> np.ndarray:
+        keep = np.ones(len(obs), dtype=bool)
+        ids = obs["series"].astype(str)
+        if self.series is not None:
+            keep &= ids.isin(self.series).to_numpy()
+        if isinstance(self.until, dict):
+            # a series the split does not know (an input's own unit, e.g. a pooled series) learns up to
+            # the earliest cut of all: nothing it contributes lies after any series' training part
+            earliest = min(self.until.values(), default=-np.inf)
+            if "time" in obs:
+                cut = ids.map(self.until).fillna(earliest).to_numpy(dtype=float)
+                keep &= obs["time"].to_numpy(dtype=float) <= cut
+        elif self.until is not None and "time" in obs:
+            keep &= obs["time"].to_numpy(dtype=float) <= self.until
+        return keep
 
 
 @dataclass(frozen=True)
@@ -64,7 +92,6 @@ class Split:
 
     def train_selection(self) -> TrainSelection:
         """The rows encoders may learn from: training series (series split) or points up to each cut."""
-        from .encode import TrainSelection
 
         if self.kind == "series":
             return TrainSelection(series=frozenset(s for s, r in self.role.items() if r == "train"))

@@ -32,17 +32,20 @@ def _guard_key(adata: AnnData, key: str) -> None:
 def _modalities(data: AnnData | MuData, wanted: list[str] | None) -> tuple[dict[str, AnnData], list[str]]:
     import mudata as md
 
+    from .config import ModalityChoice
+
     if isinstance(data, md.MuData):
         names = list(wanted) if wanted is not None else list(data.mod)
-        missing = [m.split("=")[0] for m in names if m.split("=")[0] not in data.mod]
+        chosen = [ModalityChoice.parse(m).name for m in names]
+        missing = [m for m in chosen if m not in data.mod]
         if missing:
             raise BiocountInputError(f"modality '{missing[0]}' is not in the MuData; available: {', '.join(data.mod)}")
-        return {m.split("=")[0]: data.mod[m.split("=")[0]] for m in names}, names
+        return {m: data.mod[m] for m in chosen}, names
     names = list(wanted) if wanted is not None else [defaults.ANNDATA_MODALITY]
     if len(names) != 1:
         raise BiocountInputError(f"an AnnData holds one modality; modalities={names} names {len(names)} "
                                  "(pass a MuData for several)")
-    return {names[0].split("=")[0]: data}, names
+    return {ModalityChoice.parse(names[0]).name: data}, names
 
 
 @renamed(mods="modalities", sample_key="series_key")
@@ -52,20 +55,20 @@ def forecast(
     method: str = defaults.METHOD,
     modalities: list[str] | None = None,
     target: str | None = None,
-    horizon: int = 3,
+    horizon: int | None = None,
     lookback: int | None = None,
     key_added: str = "forecast",
     random_state: int = 0,
     copy: bool = False,
     time_key: str | None = None,
     series_key: str | None = None,
-    split: str = "time",
+    split: str | None = None,
     test_size: int | None = None,
     val_size: int | None = None,
     levels: list[float] | None = None,
     members: list[str] | None = None,
     options: dict[str, dict[str, Any]] | None = None,
-    n_jobs: int = 1,
+    n_jobs: int | None = None,
     link: dict[str, str] | None = None,
     period: float | None = None,
     time_scale: dict[str, float] | None = None,
@@ -86,7 +89,8 @@ def forecast(
     target
         Modality to forecast, or ``"protein:P01,protein:P02"`` (default: protein if present, else the first).
     horizon, lookback
-        Grid steps forecast, and of history the LSTM sees (default 8, fewer on short series).
+        Grid steps forecast, and of history the LSTM sees (default: as ``biocount run``; the lookback adapts
+        to short series).
     key_added
         Results go to ``uns[key_added]``, ``var[f"{key_added}_mae"]`` (and ``_rmse``, ``_mse``),
         ``layers[f"{key_added}_fitted"]`` (one-step-ahead forecasts at validation and test points) and
@@ -101,7 +105,8 @@ def forecast(
     time_key, series_key
         ``obs`` columns for time and series (defaults: time/day/timepoint/hour, series_id/series/sample/donor/subject).
     split, test_size, val_size, levels, members, options, n_jobs
-        As for ``biocount run`` (docs/cli.md); ``options`` per component, e.g. ``{"lstm": {"hidden": 64}}``.
+        As for ``biocount run`` (docs/cli.md), and ``None`` (the default) means its default: ``n_jobs`` as
+        ``--jobs`` (all cores for per-series work); ``options`` per component, e.g. ``{"lstm": {"hidden": 64}}``.
     link, period, time_scale
         Study designs, as ``--link``, ``--period``, ``--time-scale`` (docs/cli.md, "Designs"): e.g.
         ``link={"mRNA": "all"}, period=24`` shares a pooled mRNA series with every protein replicate on the
@@ -128,13 +133,14 @@ def forecast(
         data = data.copy()
     study, names = _modalities(data, modalities)
     ensemble = method.split(":", 1)[1] if method.startswith("ensemble:") else None
-    config = validated({
-        "modalities": names, "target": target, "horizon": horizon, "lookback": lookback,
-        "models": list(members or defaults.MODELS) if ensemble else [method],
-        "ensemble": [ensemble] if ensemble else [], "split": split, "test_size": test_size, "val_size": val_size,
-        "levels": levels or [0.8, 0.95], "seed": random_state, "jobs": n_jobs, "quiet": True, "options": options or {},
-        "time_key": time_key, "series_key": series_key, "link": link or {},
-        "period": period, "time_scale": time_scale or {},
+    given = {  # None: as `biocount run` (RunConfig's default), so the two never drift apart
+        "target": target, "horizon": horizon, "lookback": lookback, "split": split, "test_size": test_size,
+        "val_size": val_size, "levels": levels, "seed": random_state, "jobs": n_jobs, "options": options,
+        "time_key": time_key, "series_key": series_key, "link": link, "period": period, "time_scale": time_scale,
+    }
+    config = validated({k: v for k, v in given.items() if v is not None} | {
+        "modalities": names, "models": list(members or defaults.MODELS) if ensemble else [method],
+        "ensemble": [ensemble] if ensemble else [], "quiet": True,
     }, where="bc.tl.forecast")
     tname, _ = config.target_spec()
     if tname not in study:

@@ -23,7 +23,27 @@ def verdict(bt: Any, comparison: Any, headline: str, baselines: list[str], level
     """The three lines (see the module docstring)."""
     best, worst_case = _best(comparison, headline, baselines)
     modalities, unhelpful = _modalities(bt)
-    return [best, modalities, _next(comparison, headline, baselines, worst_case, unhelpful, level)]
+    return [best + _beaten_by_a_part(bt, comparison, headline, baselines), modalities,
+            _next(comparison, headline, baselines, worst_case, unhelpful, level)]
+
+
+def _beaten_by_a_part(bt: Any, comparison: Any, headline: str, baselines: list[str]) -> str:
+    """Said, not acted on: a member of the headline (not a baseline) significantly better on the test points.
+    The headline was chosen on validation points; switching to the member now would be choosing on test."""
+    members = bt.weights.get(headline, {}).get("members", [])
+    head = bt.forecasts[headline]["test"].mean
+    better = []
+    for m in members:
+        if m in baselines or m not in bt.forecasts:
+            continue
+        stat, p = bt._dm(head, bt.forecasts[m]["test"].mean)
+        if np.isfinite(p) and p < ALPHA and stat > 0:
+            better.append((float(comparison.loc[m, "mse"]), m, p))
+    if not better:
+        return ""
+    mse, m, p = min(better)
+    return (f"; but {m} alone did better on the test points (MSE {mse:.3g}, DM p = {p:.2g}): validation chose "
+            "the combination, and it did not carry over here")
 
 
 def _toughest(comparison: Any, baselines: list[str]) -> str | None:
