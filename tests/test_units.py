@@ -178,6 +178,17 @@ def test_the_hubverse_export_is_in_counts(rodents):
     # the conformal median is the point forecast; in counts, its exact image expm1(z * sd + mean)
     assert np.allclose(median["value"], np.expm1(rows["naive"] * units["scale"][0] + units["center"][0]), rtol=1e-9)
     assert (frame["value"] >= 0).all() and frame.attrs["scale"] == "counts"
+    # a run.json whose units entry lost a key: one line, exit 2, not a traceback
+    import shutil
+
+    broken = out.parent / "broken-units"
+    shutil.copytree(out, broken)
+    info = json.loads((broken / "run.json").read_text())
+    del info["units"]["center"]
+    (broken / "run.json").write_text(json.dumps(info))
+    bad = CliRunner().invoke(cli, ["export", str(broken)])
+    assert bad.exit_code == 2 and "its 'units' entry is incomplete" in bad.output
+    assert len(bad.output.strip().splitlines()) == 1
 
 
 def test_bc_tl_gives_the_data_units(pigs):

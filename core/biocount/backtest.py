@@ -49,11 +49,6 @@ def grid_in_units(data: Aligned) -> np.ndarray:
     return to_data(data.y, data.units)
 
 
-def observed_in_units(data: Aligned, y: np.ndarray, orig: np.ndarray, horizon: int) -> np.ndarray:
-    """Targets ``y`` (gathered by :func:`targets` at ``orig``) in the data's units."""
-    return np.where(np.isnan(y), np.nan, targets(data, orig, horizon, values=grid_in_units(data)))
-
-
 @dataclass(frozen=True)
 class View:
     """A fitted forecaster forecasting with some inputs switched off (``Capabilities.subsets``)."""
@@ -88,10 +83,16 @@ class Backtest:
     baselines: list[str] = field(default_factory=list)  # forecasters every other one is DM-tested against
     timings: dict[str, dict[str, float]] = field(default_factory=dict)  # name -> fit_s, predict_s
 
-    def observed_in_units(self, part: str) -> np.ndarray:
-        """The validation or test targets (N, H, F) in the data's units (needs ``data.units``)."""
-        y, orig = (self.y_val, self.val_origins) if part == "val" else (self.y_test, self.test_origins)
-        return observed_in_units(self.data, y, orig, self.horizon)
+    def _test_in_units(self) -> tuple[np.ndarray, np.ndarray]:
+        """The test targets (N, H, F) in the data's units and their MASE scale (in-sample naive MAE in those
+        units); computed once (needs ``data.units``)."""
+        if not hasattr(self, "_units_truth"):
+            grid = grid_in_units(self.data)
+            y = np.where(np.isnan(self.y_test), np.nan,
+                         targets(self.data, self.test_origins, self.horizon, values=grid))
+            scale = naive_scale(grid, self.split.train_end)[self.test_origins[:, 0]][:, None, :]
+            self._units_truth = (y, np.broadcast_to(scale, y.shape))
+        return self._units_truth
 
     def _scales(self) -> tuple[np.ndarray, np.ndarray]:
         s = naive_scale(self.data.y, self.split.train_end)
@@ -193,9 +194,7 @@ class Backtest:
         the slice, or of nothing where the target has no data units."""
         if self.data.units is None:
             return lambda sl=(slice(None),): {}
-        y = self.observed_in_units("test")
-        full = grid_in_units(self.data)
-        scale = np.broadcast_to(naive_scale(full, self.split.train_end)[self.test_origins[:, 0]][:, None, :], y.shape)
+        y, scale = self._test_in_units()
         mean = self.in_units(name, pred)
         return lambda sl=(slice(None),): data_metrics(y[sl], mean[sl], scale[sl])
 
@@ -325,7 +324,7 @@ class Backtest:
         frame = pd.DataFrame({
             "series": self.data.series[s], "feature": self.data.target_features[f],
             "origin": self.data.times[origin], "horizon": h, "time": extended[origin + h],
-            "observed": (self.y_test if units is None else self.observed_in_units("test")).reshape(-1),
+            "observed": (self.y_test if units is None else self._test_in_units()[0]).reshape(-1),
         })
         for name, fc in self.forecasts.items():
             frame[name] = (fc["test"].mean if units is None else self.in_units(name, fc["test"].mean)).reshape(-1)

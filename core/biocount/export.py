@@ -66,10 +66,16 @@ def hubverse(folder: str | Path, *, forecaster: str | None = None) -> pd.DataFra
     values = frame[name].to_numpy()[:, None] + w[frame["horizon"].to_numpy() - 1] * scale[:, None]  # (rows, K)
     values = np.sort(values, axis=1)  # monotone by construction; sorting guards float ties
     if units.get("forecasts") == "data":  # quantiles of the data's units: the same levels, mapped back
+        from pydantic import ValidationError
+
         from .contract import Units
         from .units import to_data
 
-        u = Units(**{k: units[k] for k in ("center", "scale", "log1p", "nonnegative", "label")})
+        try:
+            u = Units.model_validate({k: units[k] for k in Units.model_fields})
+        except (KeyError, ValidationError):
+            raise BiocountInputError(f"{folder}/run.json: its 'units' entry is incomplete; rerun biocount run to "
+                                     "rewrite the folder") from None
         values = to_data(values, u, rows=np.array([col[str(f)] for f in frame["feature"]]))
     K = levels.size
     modality = info["target"]["modality"]
@@ -89,4 +95,3 @@ def hubverse(folder: str | Path, *, forecaster: str | None = None) -> pd.DataFra
     scale_name = units.get("label") if units.get("forecasts") == "data" else target.get("normalisation", "none")
     out.attrs |= {"model_id": model_id(name), "scale": scale_name}  # for the caller to say
     return out
-

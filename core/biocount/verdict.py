@@ -16,13 +16,15 @@ from typing import Any
 
 import numpy as np
 
+from .intervals import pct
+
 ALPHA = 0.05
 
 
 def verdict(bt: Any, comparison: Any, headline: str, baselines: list[str], level: float) -> list[str]:
     """The three lines (see the module docstring)."""
     best, worst_case = _best(comparison, headline, baselines)
-    modalities, unhelpful = _modalities(bt)
+    modalities, unhelpful = _modalities(bt, comparison)
     return [best + _beaten_by_a_part(bt, comparison, headline, baselines), modalities,
             _next(comparison, headline, baselines, worst_case, unhelpful, level)]
 
@@ -73,17 +75,15 @@ def _best(comparison: Any, headline: str, baselines: list[str]) -> tuple[str, st
     return line, (None if word == "beats" else tough)
 
 
-def _modalities(bt: Any) -> tuple[str, list[str]]:
+def _modalities(bt: Any, comparison: Any) -> tuple[str, list[str]]:
     """The second line, and the modalities that do not clearly help."""
     parts, unhelpful = [], []
     for label, v in bt.views.items():
         if len(v.drops) != 1:
             continue
         (m,) = v.drops
-        full, without = bt.forecasts[v.model]["test"].mean, bt.forecasts[label]["test"].mean
-        stat, p = bt._dm(full, without)
-        with_mse = float(np.nanmean((full - bt.y_test) ** 2))
-        without_mse = float(np.nanmean((without - bt.y_test) ** 2))
+        stat, p = bt._dm(bt.forecasts[v.model]["test"].mean, bt.forecasts[label]["test"].mean)
+        with_mse, without_mse = float(comparison.loc[v.model, "mse"]), float(comparison.loc[label, "mse"])
         if np.isfinite(p) and p < ALPHA:
             word = "helps" if stat < 0 else "hurts"
         else:
@@ -105,8 +105,6 @@ def _next(comparison: Any, headline: str, baselines: list[str], tough: str | Non
     if unhelpful:
         return (f"next: try the run without {', '.join(unhelpful)} (--modalities), which does not clearly help; "
                 "or add a modality that carries signal")
-    from .intervals import pct
-
     cover = float(comparison.loc[headline].get(f"coverage_{pct(level)}", np.nan))
     if np.isfinite(cover) and cover < level - 0.1:
         return (f"next: the {level:.0%} intervals cover {cover:.0%} of test points; give them more validation "
