@@ -32,7 +32,7 @@ def gold(bt, options) -> np.ndarray:
 
     data, H = bt.data, bt.horizon
     out = np.full(bt.y_test.shape, np.nan)
-    last = data.inputs[data.target].values[bt.test_origins[:, 0], bt.test_origins[:, 1]][:, data.target_index]
+    last = data.last_target(bt.test_origins)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for i, (s, o) in enumerate(bt.test_origins):

@@ -10,7 +10,7 @@ SIZES = [(64, 16, 32, 32), (256, 16, 64, 64), (256, 32, 64, 128), (1024, 16, 128
 
 
 def main() -> None:
-    from biocount.model import PeepholeLSTM
+    from biocount.forecasters.lstm.network import PeepholeLSTM
 
     torch.manual_seed(0)
     rows, worst = [], 0.0

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))  # run from a checkout too
-from biocount.model import MultiModalLSTM
+from biocount.forecasters.lstm.network import MultiModalLSTM, NetworkConfig
 
 CPU_SIZES = [(256, 64), (256, 128)]  # (windows per batch, hidden): the CPU reference, kept small
 GPU_SIZES = [(b, h) for b in (256, 1024, 4096) for h in (64, 256, 512)]
@@ -31,8 +31,9 @@ LOOKBACK, FEATURES, HORIZON, TARGETS = 16, 64, 4, 16
 
 def model(cell: str, hidden: int) -> MultiModalLSTM:
     torch.manual_seed(0)
-    return MultiModalLSTM(modalities={"rna": FEATURES + 2, "protein": TARGETS + 2}, n_static=8, n_targets=TARGETS,
-                          horizon=HORIZON, hidden=hidden, adapter_dim=32, cell=cell, dropout=0.0)
+    return MultiModalLSTM(NetworkConfig(modalities={"rna": FEATURES + 2, "protein": TARGETS + 2}, n_static=8,
+                                        n_targets=TARGETS, horizon=HORIZON, hidden=hidden, adapter_dim=32, cell=cell,
+                                        dropout=0.0))
 
 
 def batch(n: int, device: str):

@@ -46,7 +46,7 @@ def _args(argv: list[str], folder: Path) -> tuple[list[str], str]:
 
 
 def _steps(clock: dict[str, list[float]]) -> list[dict]:
-    """The LSTM's step parts (biocount.forecasters.lstm.STEP_CLOCK): calls, total seconds, ms per call."""
+    """The LSTM's step parts (biocount.forecasters.lstm.training.STEP_CLOCK): calls, total seconds, ms per call."""
     rows = [{"part": part, "calls": int(clock[part][0]), "total_s": round(clock[part][1], 3),
              "ms_per_call": round(1e3 * clock[part][1] / max(clock[part][0], 1), 3)} for part in STEPS if part in clock]
     whole = sum(r["total_s"] for r in rows)

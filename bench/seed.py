@@ -23,11 +23,11 @@ def main() -> None:
     from biocount.datasets import demo
     from biocount.encode import TrainSelection, encode
     from biocount.forecast import ForecastTask, present_origins
-    from biocount.forecasters.lstm import LSTMForecaster
-    from biocount.forecasters.lstm_options import LSTMOptions
+    from biocount.forecasters.lstm.forecaster import LSTMForecaster
+    from biocount.forecasters.lstm.options import LSTMOptions
+    from biocount.forecasters.lstm.windows import make_windows, train_origins
     from biocount.plugins import load_host
     from biocount.readers import as_modalities
-    from biocount.window import make_windows
 
     data = as_modalities(demo(0), where="demo")
     times = np.unique(data["protein"].obs["time"])
@@ -40,7 +40,7 @@ def main() -> None:
     t = time.perf_counter()
     ours = LSTMForecaster(LSTMOptions(preset="seed", quiet=True, seed=0)).fit(task)
     ours_s = (time.perf_counter() - t) / 100
-    train = ours._train_origins(task)
+    train = train_origins(task.data, task.train_end, task.horizon, task.train_series)
 
     def xy(origins):
         w = make_windows(aligned, origins, lookback=8, horizon=1, scaler=ours.scaler, inputs_scaler=ours.inputs_scaler)

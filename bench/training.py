@@ -49,29 +49,30 @@ def main() -> None:
 
 
 def measure(task, adapters: bool):
-    from biocount.forecasters.lstm import LSTMForecaster, _take, _tensors
-    from biocount.forecasters.lstm_options import LSTMOptions
-    from biocount.window import make_windows
+    from biocount.forecasters.lstm.forecaster import LSTMForecaster
+    from biocount.forecasters.lstm.options import LSTMOptions
+    from biocount.forecasters.lstm.training import _optimizer, take, tensors
+    from biocount.forecasters.lstm.windows import make_windows, train_origins
 
     torch.manual_seed(0)
     f = LSTMForecaster(LSTMOptions(epochs=1, quiet=True, patience=None, adapters=adapters, dropout=0.0,
                                    modality_dropout=0.0, weight_decay=0.0))
     f.fit(task)  # builds the model and scalers
-    origins = f._train_origins(task)
+    origins = train_origins(task.data, task.train_end, task.horizon, task.train_series)
     w = make_windows(task.data, origins, lookback=8, horizon=3, scaler=f.scaler, inputs_scaler=f.inputs_scaler,
                      target_until=task.train_end)
     reps = int(np.ceil(4096 / len(w)))  # enough windows that an epoch is not all overhead
-    batch = _tensors(w, torch.device("cpu"))
+    batch = tensors(w, torch.device("cpu"))
     batch = {k: ({n: x.repeat(reps, *[1] * (x.dim() - 1)) for n, x in v.items()} if isinstance(v, dict) else
                  (None if v is None else v.repeat(reps, *[1] * (v.dim() - 1)))) for k, v in batch.items()}
     n = batch["y"].shape[0]
-    opt = f._optimizer(f.options.lr)
+    opt = _optimizer(f)
 
     def biocount_epoch():
         f.model.train()
         order = torch.randperm(n)
         for start in range(0, n, 64):
-            loss = f._loss(_take(batch, order[start:start + 64]))
+            loss = f.loss(take(batch, order[start:start + 64]))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

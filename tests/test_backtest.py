@@ -13,6 +13,7 @@ from scipy import stats
 from biocount import ModalityData
 from biocount.align import align
 from biocount.backtest import run_backtest
+from biocount.candidates import PlannedForecaster
 from biocount.forecast import ForecastTask
 from biocount.metrics import bh, dm_test, naive_scale, point_metrics
 from biocount.plugins import load_host
@@ -155,7 +156,8 @@ def test_every_forecaster_is_scored_on_identical_origins_and_points():
     split = make_split(points(data), horizon=2)
     grid = split.on_grid(data)
     host = load_host()
-    models = {n: (host.forecaster(n), host.forecaster(n).build(**({"quiet": True, "epochs": 3} if n == "lstm" else {})))
+    models = {n: PlannedForecaster(host.forecaster(n),
+                                   host.forecaster(n).build(**({"quiet": True, "epochs": 3} if n == "lstm" else {})))
               for n in ("lstm", "arima", "naive")}
     bt = run_backtest(data, grid, models, horizon=2, baselines=["arima", "naive"])
     np.testing.assert_array_equal(bt.test_origins, grid.test)
@@ -176,7 +178,7 @@ def test_dm_sign_agrees_with_mse_and_is_reported_per_horizon():
     data = ar_study(S=4, T=40, F=2, missing=0.3, seed=5)
     grid = make_split(points(data), horizon=3).on_grid(data)
     host = load_host()
-    models = {n: (host.forecaster(n), host.forecaster(n).build()) for n in ("arima", "naive")}
+    models = {n: PlannedForecaster(host.forecaster(n), host.forecaster(n).build()) for n in ("arima", "naive")}
     bt = run_backtest(data, grid, models, horizon=3, baselines=["naive"])
     m = bt.metrics()
     for scope, h in (("overall", "all"), ("horizon", 1), ("horizon", 2), ("horizon", 3)):

@@ -367,7 +367,7 @@ def test_an_edited_checkpoint_is_one_line(tmp_path, demo_modalities):
     import torch
 
     from biocount.engine import run, validated
-    from biocount.forecasters.lstm import LSTMForecaster
+    from biocount.forecasters.lstm.forecaster import LSTMForecaster
 
     config = validated({"modalities": ["rna", "protein"], "models": ["lstm"], "horizon": 1, "quiet": True,
                         "options": {"lstm": {"epochs": 2, "members": 1, "hidden": 4}, "rna": {"n_top_genes": 5}}})
@@ -395,9 +395,9 @@ def test_a_very_wide_target_is_said_before_the_per_feature_models_start(tmp_path
     """A 100,000-column table as the target made ARIMA fit 300,000 models in silence (> 300 s, no word). The
     run now says, before fitting, how many per-series-and-feature models that is and how to fit fewer
     (threshold lowered here so a small table shows it)."""
-    import biocount.engine as engine
+    import biocount.candidates as candidates
 
-    monkeypatch.setattr(engine, "MANY_LOCAL_FITS", 20)
+    monkeypatch.setattr(candidates, "MANY_LOCAL_FITS", 20)
     header = "series_id,time," + ",".join(f"g{i}" for i in range(10))
     rows = [f"s{s},{t}," + ",".join(str((i * t + s) % 7 + 1) for i in range(10)) for s in range(3) for t in range(16)]
     data = write(tmp_path, "wide.csv", "\n".join([header, *rows]) + "\n")

@@ -84,7 +84,7 @@ class DecidesWithAllOrigins:
 
     def predict(self, task, origins):
         data = task.data
-        last = data.inputs[data.target].values[origins[:, 0], origins[:, 1]][:, data.target_index]
+        last = data.last_target(origins)
         if self.honest:
             spread = np.array([np.nanstd(data.y[s, : t + 1], axis=0) for s, t in origins])
         else:

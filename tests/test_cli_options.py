@@ -8,7 +8,7 @@ import pytest
 
 from biocount.cli import _MODEL_OPTIONS, _default_text, cli
 from biocount.config import RunConfig, config_from
-from biocount.forecasters.lstm_options import LSTMOptions
+from biocount.forecasters.lstm.options import LSTMOptions
 
 # Fields with no option of their own, and why
 NO_OPTION = {"options": "per-component options nest ({lstm: {hidden: 64}}): YAML --config or bc.run",

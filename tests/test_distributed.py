@@ -35,7 +35,7 @@ def _study(n_series: int = 6, n_times: int = 36, seed: int = 0):
 
 @pytest.fixture(scope="module")
 def serial_and_dask():
-    from biocount.forecasters import lstm
+    from biocount.forecasters.lstm import training as lstm
 
     lstm.DASK_MEMBERS_MIN_WINDOWS, before = 0, lstm.DASK_MEMBERS_MIN_WINDOWS  # this small study's members too
     study = _study()
@@ -157,7 +157,7 @@ def test_torchrun_two_gloo_processes_give_the_single_process_weights(tmp_path):
             out |= flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v}
         return out
 
-    wa, wb = flat(a["state"]), flat(b["state"])
+    wa, wb = flat(a["members"][0]), flat(b["members"][0])
     assert wa.keys() == wb.keys() and len(wa) > 10
     for k in wa:  # float sums in another order; Adam's first step is about lr x sign(grad), so a gradient near
         # its eps (1e-8), summed in two halves, may move a weight a little differently: 1e-4 is 3 % of one step
@@ -188,15 +188,16 @@ def test_torchrun_ranks_started_differently_stop_with_one_line(tmp_path):
 
 def test_the_torchrun_backend_follows_the_distributed_forecasters_device():
     """options: lstm: {device: cpu} trains on the CPU: gloo, whatever the run-wide --device says."""
-    from biocount.engine import _ddp_device, resolve, validated
+    from biocount.engine import validated
+    from biocount.plan import ddp_device, resolve
     from biocount.plugins import load_host
 
     host = load_host()
     for lstm, expected in (({"device": "cpu"}, "cpu"), ({}, "auto"), ({"device": "cuda"}, "cuda")):
         plan = resolve(validated({"models": ["lstm", "naive"], "device": "auto", "options": {"lstm": lstm}}), host)
-        assert _ddp_device(plan) == expected
+        assert ddp_device(plan) == expected
     plan = resolve(validated({"models": ["naive", "arima"]}), host)
-    assert _ddp_device(plan) == "cpu"  # nothing trains across ranks: no GPU backend for it
+    assert ddp_device(plan) == "cpu"  # nothing trains across ranks: no GPU backend for it
 
 
 def _cells(n_cells: int = 3000, n_genes: int = 40, seed: int = 1):

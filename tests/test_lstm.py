@@ -13,10 +13,10 @@ from biocount import BiocountInputError
 from biocount.align import align
 from biocount.encode import TrainSelection, encode
 from biocount.forecast import ForecastTask, present_origins
-from biocount.forecasters.lstm import LSTMForecaster
-from biocount.forecasters.lstm_options import SEED, LSTMOptions
-from biocount.losses import gaussian_nll, mse, negbin_nll, poisson_nll
-from biocount.model import MultiModalLSTM, PeepholeLSTM, _peephole_layer
+from biocount.forecasters.lstm.forecaster import LSTMForecaster
+from biocount.forecasters.lstm.likelihood import gaussian_nll, mse, negbin_nll, poisson_nll
+from biocount.forecasters.lstm.network import MultiModalLSTM, NetworkConfig, PeepholeLSTM, _peephole_layer
+from biocount.forecasters.lstm.options import SEED, LSTMOptions
 from biocount.plugins import load_host
 
 FAST = {"epochs": 15, "patience": 5, "quiet": True, "hidden": 8, "adapter_dim": 8, "lookback": 4, "members": 1}
@@ -74,7 +74,7 @@ def test_peephole_gradcheck_float64():
             torch.randn(4 * H, H, dtype=torch.float64, requires_grad=True),
             torch.randn(3 * H, dtype=torch.float64, requires_grad=True)]
     assert torch.autograd.gradcheck(lambda *a: _peephole_layer(*a)[0], args)
-    from biocount.model import peephole_layer
+    from biocount.forecasters.lstm.network import peephole_layer
 
     # the fast layer (scripted loops, hand-written backward): every output and every input's gradient
     assert torch.autograd.gradcheck(lambda *a: peephole_layer(*a), args)
@@ -93,8 +93,8 @@ def test_peephole_gradcheck_float64():
 @pytest.mark.parametrize("mods", [{"a": 3}, {"a": 3, "b": 7}, {"a": 3, "b": 7, "c": 1}])
 @pytest.mark.parametrize("n_static", [0, 4])
 def test_shapes(cell, mods, n_static):
-    model = MultiModalLSTM(modalities=mods, n_static=n_static, n_targets=5, horizon=3, hidden=6,
-                           adapter_dim=4, cell=cell, outputs_per_target=2)
+    model = MultiModalLSTM(NetworkConfig(modalities=mods, n_static=n_static, n_targets=5, horizon=3, hidden=6,
+                           adapter_dim=4, cell=cell, outputs_per_target=2))
     inputs = {m: torch.randn(8, 10, c) for m, c in mods.items()}
     static = torch.randn(8, n_static) if n_static else None
     out = model(inputs, static, torch.rand(8, 3))
@@ -103,7 +103,7 @@ def test_shapes(cell, mods, n_static):
 
 @pytest.mark.parametrize("lag_steps", [0, 6])
 def test_residual_head_starts_at_persistence(lag_steps):
-    model = MultiModalLSTM(modalities={"a": 3}, n_static=0, n_targets=2, horizon=4, hidden=5, lag_steps=lag_steps)
+    model = MultiModalLSTM(NetworkConfig(modalities={"a": 3}, n_static=0, n_targets=2, horizon=4, hidden=5, lag_steps=lag_steps))
     model.zero_head()
     assert torch.count_nonzero(model({"a": torch.randn(3, 6, 3)})) == 0
 
@@ -112,8 +112,8 @@ def test_the_lag_head_reads_one_step_directly():
     """A lag head whose only weight links step 2 of the lookback to the forecast: changing that step moves the
     forecast by exactly weight x change (through the adapter's output), other steps only through the LSTM."""
     torch.manual_seed(0)
-    model = MultiModalLSTM(modalities={"a": 1}, n_static=0, n_targets=1, horizon=1, hidden=4, adapter_dim=2,
-                           adapters=False, lag_steps=4, dropout=0.0).eval()
+    model = MultiModalLSTM(NetworkConfig(modalities={"a": 1}, n_static=0, n_targets=1, horizon=1, hidden=4, adapter_dim=2,
+                           adapters=False, lag_steps=4, dropout=0.0)).eval()
     model.zero_head()  # the LSTM's head silent: the forecast is the lag head alone
     with torch.no_grad():
         model.lag_head.weight.zero_()
@@ -222,7 +222,7 @@ def test_window_normalisation_against_a_hand_computed_window(demo_aligned):
     Lifting one series by c moves only its level channel (by c / pooled sd): the normalised values stay."""
     from dataclasses import replace
 
-    from biocount.window import WINDOW_SD_FLOOR, SeriesScaler, make_windows
+    from biocount.forecasters.lstm.windows import WINDOW_SD_FLOOR, SeriesScaler, make_windows
 
     S = demo_aligned.series.size
     scaler = SeriesScaler.pooled(demo_aligned, np.full(S, 17))
@@ -383,14 +383,14 @@ def test_a_switched_off_modality_is_a_zero_adapter_output():
     """off={"b"} equals the same network whose adapter b outputs exactly zero (LayerNorm's affine zeroed:
     GELU(0) = 0), computed independently of the off path."""
     torch.manual_seed(0)
-    model = MultiModalLSTM(modalities={"a": 3, "b": 4}, n_static=0, n_targets=2, horizon=2, hidden=5,
-                           adapter_dim=3, lag_steps=6, modality_dropout=0.5).eval()
+    model = MultiModalLSTM(NetworkConfig(modalities={"a": 3, "b": 4}, n_static=0, n_targets=2, horizon=2, hidden=5,
+                           adapter_dim=3, lag_steps=6, modality_dropout=0.5)).eval()
     torch.nn.init.normal_(model.lag_head.weight)
     inputs = {"a": torch.randn(7, 6, 3), "b": torch.randn(7, 6, 4)}
     with torch.no_grad():
         off = model(inputs, None, torch.rand(7, 2), frozenset({"b"}))
-        silent = MultiModalLSTM(modalities={"a": 3, "b": 4}, n_static=0, n_targets=2, horizon=2, hidden=5,
-                                adapter_dim=3, lag_steps=6).eval()
+        silent = MultiModalLSTM(NetworkConfig(modalities={"a": 3, "b": 4}, n_static=0, n_targets=2, horizon=2, hidden=5,
+                                adapter_dim=3, lag_steps=6)).eval()
         silent.load_state_dict(model.state_dict())
         silent.adapters["b"].norm.weight.zero_()
         silent.adapters["b"].norm.bias.zero_()

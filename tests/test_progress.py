@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from biocount.forecasters import lstm
+from biocount.forecasters.lstm import training as lstm
 
 
 def test_a_log_gets_a_line_every_twenty_seconds_with_the_time_left(capsys):

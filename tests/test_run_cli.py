@@ -272,7 +272,7 @@ def test_threads_reach_torch_and_blas_and_workers_use_one(tmp_path, fast_config,
     import torch
     from threadpoolctl import threadpool_info
 
-    from biocount.forecasters import lstm as lstm_module
+    from biocount.forecasters.lstm import forecaster as lstm_module
 
     seen = {}
     real_fit = lstm_module.LSTMForecaster._fit

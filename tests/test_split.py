@@ -106,8 +106,8 @@ def test_on_grid_keeps_times_and_drops_origins_without_a_target():
     split = make_split(pts({"a": 20, "b": 20}), horizon=2)
     grid = split.on_grid(data)
     assert grid.train_end.tolist() == [10, 10] and grid.val_end.tolist() == [14, 14]
-    assert (1, 17) not in set(map(tuple, grid.test.tolist())) and "lost their target" in split.notes[-1]
-    assert split.notes[-1].endswith("(the target's encoder dropped those rows): b at 17")  # which, not only how many
+    assert (1, 17) not in set(map(tuple, grid.test.tolist())) and "lost their target" in grid.notes[-1]
+    assert grid.notes[-1].endswith("(the target's encoder dropped those rows): b at 17")  # which, not only how many
 
 
 def test_a_time_split_counts_the_series_it_scores():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from biocount.align import Aligned, AlignedInput
-from biocount.window import TIME, InputScaler, SeriesScaler, make_windows
+from biocount.forecasters.lstm.windows import TIME, InputScaler, SeriesScaler, make_windows
 
 NAN = np.nan
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ._version import PLUGIN_API
 from .forecasters.climatology_options import ClimatologyOptions
-from .forecasters.lstm_options import LSTMOptions
+from .forecasters.lstm.options import LSTMOptions
 from .hookspecs import hookimpl
 from .specs import Capabilities, ForecasterSpec, NoOptions
 
@@ -16,7 +16,7 @@ def biocount_register_forecasters(register):
     register(ForecasterSpec(name="climatology", factory="biocount.forecasters.climatology:build",
                             options=ClimatologyOptions, api=PLUGIN_API,
                             description="the same phase of earlier cycles (or the mean so far): the hubs' baseline"))
-    register(ForecasterSpec(name="lstm", factory="biocount.forecasters.lstm:build", options=LSTMOptions,
+    register(ForecasterSpec(name="lstm", factory="biocount.forecasters.lstm.forecaster:build", options=LSTMOptions,
                             api=PLUGIN_API, description="the shared multi-input LSTM (cuDNN on CUDA, CPU otherwise)",
                             capabilities=Capabilities(global_model=True, uses_inputs=True, distributed=True,
                                                       subsets=True, explainable=True, checkpointable=True)))

@@ -52,11 +52,26 @@ class Aligned:
     target_index: np.ndarray | None = None  # (F_y,) positions of the target features in inputs[target]
     units: Units | None = None  # how y maps back to the data's units (the target encoder's; None: it cannot)
 
+    def static_modalities(self) -> list[str]:
+        """The modality each static covariate column comes from (columns are named ``modality:feature``)."""
+        return [] if self.static_names is None else [modality_of(n) for n in self.static_names]
+
+    def last_target(self, origins: np.ndarray) -> np.ndarray:
+        """(N, F_y) each target feature's last observed value at or before each origin ((N, 2) series and
+        grid index): persistence, the forecast every baseline and fallback starts from (NaN before the
+        first observation). Plugin API 1.5."""
+        return self.inputs[self.target].values[origins[:, 0], origins[:, 1]][:, self.target_index]
+
     def extended_times(self, horizon: int) -> np.ndarray:
         """The grid's times continued ``horizon`` steps past its end by the median step, so late origins
         still know how far ahead each horizon lies."""
         step = float(np.median(np.diff(self.times))) if self.times.size > 1 else 1.0
         return np.concatenate([self.times, self.times[-1] + step * np.arange(1, horizon + 1)])
+
+
+def modality_of(static_name: str) -> str:
+    """The modality of a static covariate column named ``modality:feature`` (the one place that name is read)."""
+    return str(static_name).split(":")[0]
 
 
 def _on_grid(d: ModalityData, series: np.ndarray, grid: np.ndarray) -> AlignedInput:
@@ -185,3 +200,17 @@ def _target(modalities: dict[str, ModalityData], target: str, target_features: l
 def _positions(names: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     where = {n: i for i, n in enumerate(names.tolist())}
     return np.asarray([where[w] for w in wanted.tolist()], dtype=int)
+
+
+def flat_target_notes(aligned: Aligned) -> list[str]:
+    """A note for target features that never change within any series (scores would mean nothing)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing series has no spread: not "flat"
+        spread = np.nanmax(np.nanstd(aligned.y, axis=1), axis=0)  # the largest within-series spread per feature
+    flat = [str(f) for f, sd in zip(aligned.target_features, spread, strict=True) if sd == 0]
+    if not flat:
+        return []
+    return [f"target feature(s) {', '.join(flat[:5])} never change within any series: every forecaster is trivially "
+            "exact there and MSE / R² mean nothing; check the data and the encoder's normalisation"]

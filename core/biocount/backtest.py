@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .align import Aligned
+from .candidates import PlannedForecaster, View
 from .ensemble import combine, guarded
 from .errors import BiocountInputError, PluginError
 from .forecast import Forecast, ForecastTask
@@ -49,16 +50,6 @@ def grid_in_units(data: Aligned) -> np.ndarray:
     return to_data(data.y, data.units)
 
 
-@dataclass(frozen=True)
-class View:
-    """A fitted forecaster forecasting with some inputs switched off (``Capabilities.subsets``)."""
-
-    model: str  # the fitted forecaster it is a view of
-    off: tuple[str, ...]  # the input blocks switched off (``predict(..., without=off)``)
-    reads: tuple[str, ...]  # the input modalities it still reads (the target's history always)
-    drops: tuple[str, ...]  # the input modalities switched off
-
-
 @dataclass
 class Backtest:
     """Everything a report needs: forecasts on identical origins, observed targets, metrics."""
@@ -77,9 +68,8 @@ class Backtest:
     weights: dict[str, Any] = field(default_factory=dict)
     reference: dict[str, str] = field(default_factory=dict)  # ablation member -> the full model it is tested against
     views: dict[str, View] = field(default_factory=dict)  # name -> the fitted model and the inputs it reads
-    notes: list[str] = field(default_factory=list)  # what was skipped, e.g. intervals without enough validation data
+    ensemble_notes: list[str] = field(default_factory=list)  # an ensemble left out or falling back, and why
     tasks: dict[str, ForecastTask] = field(default_factory=dict)
-    calibration: dict[str, dict[float, np.ndarray]] = field(default_factory=dict)  # name -> level -> q per horizon
     baselines: list[str] = field(default_factory=list)  # forecasters every other one is DM-tested against
     timings: dict[str, dict[str, float]] = field(default_factory=dict)  # name -> fit_s, predict_s
 
@@ -99,21 +89,40 @@ class Backtest:
         return (np.broadcast_to(s[self.val_origins[:, 0]][:, None, :], self.y_val.shape),
                 np.broadcast_to(s[self.test_origins[:, 0]][:, None, :], self.y_test.shape))
 
+    @property
+    def notes(self) -> list[str]:
+        """What was left out, capped or skipped: the ensembles', then the conformal intervals' and the
+        predictive quantiles' notes (derived from them when asked: no later call adds to them)."""
+        from .scoring import distribution_notes
+
+        return [*self.ensemble_notes, *self._conformal()[2], *distribution_notes(self)]
+
     def intervals(self) -> dict[str, dict[float, tuple[np.ndarray, np.ndarray]]]:
         """Per forecaster and level: (lower, upper) on test origins. Conformal for every forecaster;
         the forecaster's own intervals under ``"<name>:native"`` where it has matching quantiles."""
-        if not hasattr(self, "_intervals"):
+        return self._conformal()[0]
+
+    @property
+    def calibration(self) -> dict[str, dict[float, np.ndarray]]:
+        """name -> level -> the conformal half-width per horizon, in naive-scale units."""
+        return self._conformal()[1]
+
+    def _conformal(self) -> tuple[dict, dict, list[str]]:
+        """The intervals, their calibration and their notes, computed once."""
+        if not hasattr(self, "_conformal_cache"):
             val_scale, test_scale = self._scales()
             out: dict[str, dict[float, tuple[np.ndarray, np.ndarray]]] = {}
+            calibration: dict[str, dict[float, np.ndarray]] = {}
+            notes: list[str] = []
             for name, fc in self.forecasts.items():
                 out[name] = {}
                 for level in self.levels:
                     try:
                         lo, up, q = conformal(fc["val"].mean, self.y_val, val_scale, fc["test"].mean, test_scale, level)
-                        self.calibration.setdefault(name, {})[level] = q
+                        calibration.setdefault(name, {})[level] = q
                     except BiocountInputError as exc:  # too little validation data: skip this level, say so
-                        if str(exc) not in self.notes:
-                            self.notes.append(str(exc))
+                        if str(exc) not in notes:
+                            notes.append(str(exc))
                         continue
                     out[name][level] = (lo, up)
                 q = fc["test"].quantiles
@@ -121,8 +130,8 @@ class Backtest:
                           if round((1 - lv) / 2, 6) in q and round((1 + lv) / 2, 6) in q}
                 if native:
                     out[f"{name}:native"] = native
-            self._intervals = out
-        return self._intervals
+            self._conformal_cache = (out, calibration, notes)
+        return self._conformal_cache
 
     def future(self) -> dict[str, dict[str, Any]]:
         """Forecasts beyond the data: from each series' last observed point, for every forecaster.
@@ -134,7 +143,6 @@ class Backtest:
         last = np.array([[s, np.flatnonzero(data.present[s])[-1]] for s in range(data.series.size)
                          if data.present[s].any()], dtype=int)
         scale = naive_scale(data.y, self.split.train_end)[last[:, 0]][:, None, :]
-        self.intervals()
         out: dict[str, dict[str, Any]] = {}
         for name, model in self.fitted.items():
             out[name] = {"mean": model.predict(self.tasks[name], last).mean}
@@ -335,15 +343,15 @@ class Backtest:
         return frame[frame["time"] <= self.data.times[-1]].reset_index(drop=True)
 
 
-def run_backtest(data: Aligned, split: GridSplit, forecasters: dict[str, tuple], *, horizon: int,
+def run_backtest(data: Aligned, split: GridSplit, forecasters: dict[str, PlannedForecaster], *, horizon: int,
                  seed: int = 0, levels: list[float] | None = None, ensembles: list[str] | None = None,
-                 ensemble_per: str = "pooled", reference: dict[str, str] | None = None,
-                 baselines: list[str] | None = None, log=lambda msg: None, strict: bool = True,
-                 views: dict[str, dict[str, View]] | None = None) -> Backtest:
+                 ensemble_per: str = "pooled", baselines: list[str] | None = None, log=lambda msg: None,
+                 strict: bool = True, views: dict[str, dict[str, View]] | None = None) -> Backtest:
     """Fit each forecaster once and forecast validation and test origins in one call.
 
-    ``forecasters`` maps a name to ``(component, model)`` or ``(component, model, aligned)`` where
-    ``aligned`` replaces ``data`` for that model (modality ablations: same target and grid, fewer inputs).
+    ``forecasters`` maps a name to a :class:`~biocount.candidates.PlannedForecaster`; an ablation's own
+    ``data`` replaces ``data`` for it (same target and grid, fewer inputs) and it is tested against the
+    forecaster it is an ablation of.
     ``views`` maps a forecaster whose capabilities say ``subsets`` to ``{label: View}``: the same fitted
     model forecasting with some inputs off, scored and ensembled as a forecaster of its own.
     A forecaster that fails is reported in ``failed`` and left out; input errors still stop the run.
@@ -359,24 +367,24 @@ def run_backtest(data: Aligned, split: GridSplit, forecasters: dict[str, tuple],
     y_val = targets(data, val, horizon, split.val_end)
     # every forecaster and its views; not the --ablate-modalities refits (an analysis that must not change
     # the headline: asking for it answers "does this modality help", it does not add candidates)
-    members = [m for m in forecasts if m not in (reference or {})]
+    reference = {n: p.ablation_of for n, p in forecasters.items() if p.ablation_of is not None}
+    members = [m for m in forecasts if m not in reference]
     weights, notes = _ensembles(forecasts, members, y_val, ensembles or [], ensemble_per, baselines or [], strict)
     return Backtest(data, split, horizon, val, test, y_val, targets(data, test, horizon), forecasts, fitted, failed,
-                    levels=levels or [0.8, 0.95], weights=weights, reference=reference or {}, tasks=tasks,
-                    baselines=list(baselines or []), timings=timings, notes=notes, views=made)
+                    levels=levels or [0.8, 0.95], weights=weights, reference=reference, tasks=tasks,
+                    baselines=list(baselines or []), timings=timings, ensemble_notes=notes, views=made)
 
 
-def _fit_all(data: Aligned, split: GridSplit, forecasters: dict[str, tuple], horizon: int, seed: int,
+def _fit_all(data: Aligned, split: GridSplit, forecasters: dict[str, PlannedForecaster], horizon: int, seed: int,
              views: dict[str, dict[str, View]], log) -> tuple[dict, dict, dict, dict, dict, dict]:
     """Fit each forecaster, forecast validation and test origins in one call, then its views."""
     val = split.val
     both = np.concatenate([val, split.test])
     n = val.shape[0]
     forecasts, fitted, failed, tasks, timings, made = {}, {}, {}, {}, {}, {}
-    for name, entry in forecasters.items():
-        component, model = entry[0], entry[1]
-        own = entry[2] if len(entry) > 2 and entry[2] is not None else data
-        task = ForecastTask(data=own, horizon=horizon, train_end=split.train_end, val_origins=val, seed=seed,
+    for name, planned in forecasters.items():
+        component, model = planned.component, planned.model
+        task = ForecastTask(data=data if planned.data is None else planned.data, horizon=horizon, train_end=split.train_end, val_origins=val, seed=seed,
                             val_end=split.val_end, train_series=split.train_series)
         log(f"fitting {name}")
         try:

@@ -346,7 +346,7 @@ def _default_text(value) -> str:
 
 def _run_options(func):
     from .config import RunConfig
-    from .forecasters.lstm_options import LSTMOptions
+    from .forecasters.lstm.options import LSTMOptions
 
     specs = [(f, n, k, RunConfig.model_fields[n]) for f, n, k in _RUN_OPTIONS]
     specs += [(f, n, k, LSTMOptions.model_fields[n]) for f, n, k in _MODEL_OPTIONS]

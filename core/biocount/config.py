@@ -228,16 +228,20 @@ class RunConfig(BaseModel):
         """``--modalities`` parsed: each name and the encoder it asks for (``name=encoder``), here only."""
         return [ModalityChoice.parse(m) for m in self.modalities]
 
-    def target_spec(self) -> tuple[str, list[str] | None]:
-        names = [c.name for c in self.choices]
+    def design(self) -> Any:
+        """The declared design (:class:`biocount.design.Design`: clocks, replicates, shared modalities)."""
+        from .design import Design
+
+        return Design(link=dict(self.link), replicates=self.replicates, period=self.period,
+                      time_scale=dict(self.time_scale))
+
+    @property
+    def target_choice(self) -> TargetChoice:
+        """``--target`` parsed (default: the default target modality if chosen, else the first), here only."""
         if self.target is None:
-            return (defaults.TARGET if defaults.TARGET in names else names[0]), None
-        parts = [p.strip() for p in self.target.split(",") if p.strip()]
-        mods = {p.split(":", 1)[0] for p in parts}
-        if len(mods) != 1:
-            raise BiocountInputError(f"--target {self.target}: features must come from one modality, got {', '.join(sorted(mods))}")
-        features = [p.split(":", 1)[1] for p in parts if ":" in p]
-        return mods.pop(), (features or None)
+            names = [c.name for c in self.choices]
+            return TargetChoice(defaults.TARGET if defaults.TARGET in names else names[0])
+        return TargetChoice.parse(self.target)
 
 
 @dataclass(frozen=True)
@@ -252,6 +256,23 @@ class ModalityChoice:
     def parse(cls, text: str) -> ModalityChoice:
         name, _, encoder = text.partition("=")
         return cls(name, encoder or None)
+
+
+@dataclass(frozen=True)
+class TargetChoice:
+    """``--target``: the modality forecast and, with ``MOD:F1,MOD:F2``, the features of it (None: all)."""
+
+    modality: str
+    features: tuple[str, ...] | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> TargetChoice:
+        parts = [p.strip() for p in text.split(",") if p.strip()]
+        mods = {p.split(":", 1)[0] for p in parts}
+        if len(mods) != 1:
+            raise BiocountInputError(f"--target {text}: features must come from one modality, got {', '.join(sorted(mods))}")
+        features = tuple(p.split(":", 1)[1] for p in parts if ":" in p)
+        return cls(mods.pop(), features or None)
 
 
 def _pairs(value: Any) -> dict[str, Any]:

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from .align import modality_of
+
 
 def _shuffled(aligned: Any, name: str, rng: np.random.Generator) -> Any:
     """``aligned`` with modality ``name``'s series permuted (a derangement where there are 2+ series)."""
@@ -34,7 +36,7 @@ def _shuffled(aligned: Any, name: str, rng: np.random.Generator) -> Any:
 
 def _static_shuffled(aligned: Any, prefix: str, rng: np.random.Generator) -> Any:
     """``aligned`` with the static covariates of one modality (columns ``prefix:...``) permuted between series."""
-    cols = np.array([str(n).split(":")[0] == prefix for n in aligned.static_names])
+    cols = np.array([m == prefix for m in aligned.static_modalities()])
     static = aligned.static.copy()
     static[:, cols] = static[rng.permutation(aligned.series.size)][:, cols]
     return replace(aligned, static=static)
@@ -67,7 +69,7 @@ def permutation(bt: Any, name: str, *, repeats: int = 10, seed: int = 0) -> dict
     model, task = bt.fitted[name], bt.tasks[name]
     data = task.data
     inputs = [m for m in data.inputs if m != data.target and not m.startswith("_")]
-    statics = [] if data.static is None else sorted({str(n).split(":")[0] for n in data.static_names})
+    statics = sorted(set(data.static_modalities())) if data.static is not None else []
     if not inputs + statics or data.series.size < 2:
         return {}
     base = _mse(bt.forecasts[name]["test"].mean, bt.y_test)
@@ -86,7 +88,7 @@ def permutation(bt: Any, name: str, *, repeats: int = 10, seed: int = 0) -> dict
 
 
 class Attributions:
-    """Integrated-gradient attributions of one forecaster on the test origins (:mod:`biocount.attribution`).
+    """Integrated-gradient attributions of one forecaster on the test origins (for the LSTM: :mod:`biocount.forecasters.lstm.attribution`).
 
     ``abs[modality]`` is the mean |IG| over windows, shaped (horizon, target, lookback step, feature);
     ``days`` (horizon, lookback step) the mean days from each input step to the forecast's target time
@@ -118,7 +120,7 @@ class Attributions:
         out = {n: float(a.sum()) for n, a in self.abs.items()}
         if self.static_abs is not None:
             for j, name in enumerate(self.static_names):
-                key = name.split(":")[0]
+                key = modality_of(name)
                 out[key] = out.get(key, 0.0) + float(self.static_abs[..., j].sum())
         whole = sum(out.values()) or 1.0
         return {k: v / whole for k, v in sorted(out.items(), key=lambda kv: -kv[1])}

@@ -483,3 +483,38 @@ def _read_with_plugins(path: Path, options: dict[str, Any], host: Any) -> Any:
         if result is not None:
             return result
     return None
+
+
+def read_sources(sources: list[str], *, host: Any = None, time_key: str | None = None, series_key: str | None = None,
+                 demo_seed: int = 0) -> tuple[dict[str, Any], str]:
+    """Every source (files, or ``demo``) read and merged into {modality: AnnData}, and a name for messages;
+    a modality in two sources is refused."""
+    out, origin = {}, {}
+    for src in sources:
+        if src == "demo":
+            from .datasets import demo
+
+            part = as_modalities(demo(seed=demo_seed), where="demo study", time_key=time_key, series_key=series_key)
+        else:
+            part = read(src, time_key=time_key, series_key=series_key, host=host)
+        for mod, adata in part.items():
+            if mod in out:
+                raise BiocountInputError(f"modality '{mod}' is in both {origin[mod]} and {src}; rename one of them")
+            out[mod], origin[mod] = adata, src
+    return out, " + ".join("the demo study" if s == "demo" else s for s in sources)
+
+
+def index_time_axis(data: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """``--time-axis index``: each series' times replaced by their rank among that series' times in all the
+    modalities ``names``."""
+    timed = [n for n in names if "time" in data[n].obs]
+    union = pd.concat([data[n].obs[["series", "time"]] for n in timed]).drop_duplicates()
+    union["rank"] = union.groupby("series")["time"].rank(method="dense") - 1
+    rank = union.set_index(["series", "time"])["rank"]
+    out = dict(data)
+    for n in timed:
+        adata = data[n].copy()
+        keys = pd.MultiIndex.from_frame(adata.obs[["series", "time"]])
+        adata.obs["time"] = rank.reindex(keys).to_numpy(dtype=float)
+        out[n] = adata
+    return out

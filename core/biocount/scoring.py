@@ -32,6 +32,15 @@ SEED = 0  # the bootstrap's and the randomised PIT's generator: same numbers eve
 def distributions(bt) -> dict[str, dict[str, Any]]:
     """name -> {"q": (N, H, F, K) test quantiles, "kind", and "w" (H, K) conformal widths or "sd" for a
     normal}; cached on the backtest."""
+    return _distributions(bt)[0]
+
+
+def distribution_notes(bt) -> list[str]:
+    """What the predictive quantiles had to cap (a short validation period), as notes."""
+    return _distributions(bt)[1]
+
+
+def _distributions(bt) -> tuple[dict[str, dict[str, Any]], list[str]]:
     if getattr(bt, "_distributions", None) is not None:
         return bt._distributions
     val_scale, test_scale = bt._scales()
@@ -52,13 +61,14 @@ def distributions(bt) -> dict[str, dict[str, Any]]:
                                      "q": np.stack([test.quantiles[round(float(t), 6)] for t in levels], axis=-1)}
         if test.counts is not None and bt.data.y_counts is not None:  # a count likelihood: scored on the counts
             out[f"{name}:counts"] = _count_entry(test.counts, levels)
+    notes = []
     if capped:
         n = int(np.sum(np.isfinite(bt.y_val[:, min(capped) - 1])))
-        bt.notes.append(f"conformal predictive quantiles: too few validation residuals at "
+        notes.append(f"conformal predictive quantiles: too few validation residuals at "
                         f"h = {', '.join(map(str, sorted(capped)))} (e.g. {n}) for the outer levels' guarantee; "
                         "those quantiles are the largest residual (raise --val-size for calibrated tails)")
-    bt._distributions = out
-    return out
+    bt._distributions = (out, notes)
+    return bt._distributions
 
 
 def _count_entry(counts, levels: np.ndarray) -> dict[str, Any]:

@@ -77,6 +77,7 @@ class GridSplit:
     train_series: np.ndarray  # (S,) bool: series a global model may learn weights from
     val: np.ndarray  # (N, 2) validation origins (series index, grid index)
     test: np.ndarray  # (M, 2) test origins
+    notes: tuple[str, ...] = ()  # origins lost on the way to the grid, and where
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,8 @@ class Split:
         return TrainSelection(until=dict(self.train_until))
 
     def on_grid(self, data: Aligned) -> GridSplit:
-        """Grid indices on ``data``; origins the encoders left without a target measurement are dropped (noted)."""
+        """Grid indices on ``data``; origins the encoders left without a target measurement are dropped (the
+        grid split's notes say which)."""
         S, T = data.series.size, data.times.size
         index = {s: i for i, s in enumerate(data.series.tolist())}
 
@@ -108,6 +110,8 @@ class Split:
                 if s in index:
                     out[index[s]] = int(np.searchsorted(data.times, t, side="right")) - 1
             return out
+
+        notes = []
 
         def origins(pairs: list[tuple[str, float]], what: str) -> np.ndarray:
             rows, lost = [], {}
@@ -120,14 +124,15 @@ class Split:
             if lost:
                 where = "; ".join(f"{s} at {', '.join(f'{t:g}' for t in ts[:5])}{' ...' if len(ts) > 5 else ''}"
                                   for s, ts in list(lost.items())[:10])
-                self.notes.append(f"{sum(map(len, lost.values()))} {what} origin(s) lost their target measurement in "
+                notes.append(f"{sum(map(len, lost.values()))} {what} origin(s) lost their target measurement in "
                                   f"encoding (the target's encoder dropped those rows): {where}"
                                   + (f"; and {len(lost) - 10} more series" if len(lost) > 10 else ""))
             return np.array(rows, dtype=int).reshape(-1, 2)
 
         train_series = np.array([self.role.get(s) == "train" for s in data.series.tolist()])
-        return GridSplit(self.kind, last_index(self.train_until), last_index(self.val_until), train_series,
-                         origins(self.val_origins, "validation"), origins(self.test_origins, "test"))
+        val, test = origins(self.val_origins, "validation"), origins(self.test_origins, "test")
+        return GridSplit(self.kind, last_index(self.train_until), last_index(self.val_until), train_series, val, test,
+                         tuple(notes))
 
     def summary(self) -> dict[str, Any]:
         """Series per role. A time split gives every series all three parts: its validation and test series

@@ -142,7 +142,7 @@ def forecast(
         "modalities": names, "models": list(members or defaults.MODELS) if ensemble else [method],
         "ensemble": [ensemble] if ensemble else [], "quiet": True,
     }, where="bc.tl.forecast")
-    tname, _ = config.target_spec()
+    tname = config.target_choice.modality
     if tname not in study:
         raise BiocountInputError(f"target modality '{tname}' is not among modalities: {', '.join(study)}")
     tdata = study[tname]

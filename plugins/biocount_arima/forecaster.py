@@ -278,7 +278,7 @@ class ArimaForecaster:
             for key, used, flags in zip(keys[s], fits, persist.T, strict=True):
                 self.fits.setdefault(key, {}).update({fit.at: fit for fit in used})
                 self.persistence[key] = flags.tolist()
-        last = data.inputs[data.target].values[origins[:, 0], origins[:, 1]][:, data.target_index]
+        last = data.last_target(origins)
         still = np.isnan(mean)  # persistence where no ARIMA forecast stands (fallbacks, beyond the data)
         mean[still] = np.broadcast_to(last[:, None, :], mean.shape)[still]
         return Forecast(mean=mean, quantiles={q: quant[..., i] for i, q in enumerate(QUANTILES)}, sd=sd)

@@ -46,7 +46,7 @@ class ClimatologyForecaster:
             every = np.flatnonzero(origins[:, 0] == s)
             for rows in (every[i: i + chunk] for i in range(0, every.size, chunk)):
                 self._block(data.y[s], rows, origins, ahead, times, mean, quant)
-        last = data.inputs[data.target].values[origins[:, 0], origins[:, 1]][:, data.target_index]
+        last = data.last_target(origins)
         still = np.isnan(mean)  # nothing observed yet at an origin: the last carried value
         mean[still] = np.broadcast_to(last[:, None, :], mean.shape)[still]
         return Forecast(mean=mean, quantiles={q: quant[..., i] for i, q in enumerate(QUANTILES)})

@@ -20,7 +20,7 @@ class NaiveForecaster:
 
     def predict(self, task: ForecastTask, origins: np.ndarray) -> Forecast:
         data = task.data
-        last = data.inputs[data.target].values[origins[:, 0], origins[:, 1]][:, data.target_index]
+        last = data.last_target(origins)
         return Forecast(mean=np.repeat(last[:, None, :].astype(np.float64), task.horizon, axis=1))
 
     def report(self) -> dict:

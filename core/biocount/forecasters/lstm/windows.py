@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .align import Aligned
+from biocount.align import Aligned
 
 GAP_CAP = 1e3  # a modality never seen so far counts as this long ago
 WINDOW_SD_FLOOR = 0.25  # per-window spread floor, in units of the feature's training sd (a flat window
@@ -255,3 +255,35 @@ def _last_rate(data: Aligned) -> np.ndarray:
     np.maximum.accumulate(idx, axis=1, out=idx)
     filled = np.take_along_axis(np.nan_to_num(rate), np.maximum(idx, 0), axis=1)
     return np.where(idx >= 0, filled, 0.0)
+
+
+def train_origins(data: Aligned, train_end: np.ndarray, horizon: int,
+                  train_series: np.ndarray | None = None) -> np.ndarray:
+    """Origins (series, grid index) whose history and at least one target lie in the training part."""
+    s, t = np.nonzero(data.present | np.any([m.observed for m in data.inputs.values()], axis=0))
+    keep = t < train_end[s]
+    if train_series is not None:
+        keep &= train_series[s]
+    s, t = s[keep], t[keep]
+    ahead = t[:, None] + np.arange(1, horizon + 1)[None, :]
+    ok = (ahead <= train_end[s][:, None]) & (ahead < data.times.size)
+    has_target = np.zeros(s.size, dtype=bool)
+    for h in range(horizon):
+        col = np.where(ok[:, h], ahead[:, h], 0)
+        has_target |= ok[:, h] & data.present[s, col]
+    return np.stack([s[has_target], t[has_target]], axis=1).astype(int)
+
+
+def regular_step(times: np.ndarray, train_end: np.ndarray) -> float | None:
+    """The median step of the grid's training part: the spacing of regular-time history (None: one point)."""
+    steps = np.diff(times[: int(train_end.max()) + 1])
+    return float(np.median(steps)) if steps.size else None
+
+
+def target_scaler(scaling: str, data: Aligned, train_end: np.ndarray) -> SeriesScaler:
+    """The target's scaler for the ``scaling`` option (series, window or none)."""
+    if scaling == "series":
+        return SeriesScaler.fit(data, train_end)
+    if scaling == "window":  # units from the pooled training values; each window removes its own level
+        return SeriesScaler.pooled(data, train_end)
+    return SeriesScaler(np.zeros_like(data.y[:, 0]), np.ones_like(data.y[:, 0]))

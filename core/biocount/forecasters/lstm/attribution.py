@@ -42,7 +42,7 @@ def integrated_gradients(model: torch.nn.Module, batch: dict[str, Any], value_ch
     Parameters
     ----------
     model
-        A :class:`biocount.model.MultiModalLSTM` in eval mode, with the weights to explain.
+        A :class:`~biocount.forecasters.lstm.network.MultiModalLSTM` in eval mode, with the weights to explain.
     batch
         Window tensors (``inputs`` per modality, ``static``, ``ahead``) as the LSTM forecaster cuts them.
     value_channels
@@ -98,3 +98,21 @@ def integrated_gradients(model: torch.nn.Module, batch: dict[str, Any], value_ch
             "static_abs": stack(res["static_abs"]) if res["static_abs"] else None,
             "delta": (ends - starts).cpu().numpy(),
             "total": stack(res["total"]).transpose(2, 0, 1)}
+
+
+def over_members(forecaster: Any, batch: dict[str, Any], *, targets: np.ndarray, steps: int = 32) -> dict[str, Any]:
+    """:func:`integrated_gradients` of every seed-ensemble member, averaged (IG is linear in the function
+    explained, so this is the IG of the averaged forecast)."""
+    channels = {n: len(f) for n, f in forecaster.signature["inputs"].items()}
+    parts = []
+    for state in forecaster.members:
+        forecaster.load_state(state)
+        forecaster.model.eval()
+        parts.append(integrated_gradients(forecaster.model, batch, channels, targets=targets, steps=steps))
+
+    def mean(get):
+        return np.mean([get(p) for p in parts], axis=0)
+
+    return {"abs": {n: mean(lambda p, n=n: p["abs"][n]) for n in channels},
+            "static_abs": None if parts[0]["static_abs"] is None else mean(lambda p: p["static_abs"]),
+            "delta": mean(lambda p: p["delta"]), "total": mean(lambda p: p["total"])}

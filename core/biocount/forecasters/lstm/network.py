@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -188,34 +189,64 @@ class ModalityAdapter(nn.Module):
         return nn.functional.gelu(self.norm(self.proj(x)))
 
 
+def _default(name: str):
+    from .options import LSTMOptions  # one home for the defaults: the forecaster's options
+
+    return LSTMOptions.model_fields[name].default
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Everything that shapes the network, saved in the checkpoint (as nanoGPT's GPTConfig is).
+
+    The data fix the first block (input channels per modality, static covariates, target features,
+    horizon, lag-head steps, outputs per target); the rest defaults to :class:`LSTMOptions`' defaults.
+    """
+
+    modalities: dict[str, int]  # input channels per modality (values, observed flag, gap, level channels)
+    n_static: int
+    n_targets: int
+    horizon: int
+    target: str | None = None  # the modality modality dropout never drops
+    outputs_per_target: int = 1  # 2: mean and log-variance (loss gaussian)
+    lag_steps: int = 0  # lookback steps the lag head reads; 0: no lag head
+    hidden: int = field(default_factory=lambda: _default("hidden"))
+    layers: int = field(default_factory=lambda: _default("layers"))
+    dropout: float = field(default_factory=lambda: _default("dropout"))
+    adapter_dim: int = field(default_factory=lambda: _default("adapter_dim"))
+    adapters: bool = field(default_factory=lambda: _default("adapters"))
+    cell: str = field(default_factory=lambda: _default("cell"))
+    modality_dropout: float = field(default_factory=lambda: _default("modality_dropout"))
+
+
 class MultiModalLSTM(nn.Module):
-    def __init__(self, *, modalities: dict[str, int], n_static: int, n_targets: int, horizon: int,
-                 hidden: int = 32, layers: int = 1, dropout: float = 0.1, adapter_dim: int = 16,
-                 cell: str = "standard", outputs_per_target: int = 1, target: str | None = None,
-                 modality_dropout: float = 0.0, adapters: bool = True, lag_steps: int = 0) -> None:
+    def __init__(self, config: NetworkConfig) -> None:
         super().__init__()
+        c = self.config = config
+        modalities, hidden, layers, dropout = c.modalities, c.hidden, c.layers, c.dropout
         self.names = list(modalities)
-        self.target, self.modality_dropout = target, modality_dropout
-        self.horizon, self.n_targets, self.k = horizon, n_targets, outputs_per_target
+        self.target, self.modality_dropout = c.target, c.modality_dropout
+        self.horizon, self.n_targets, self.k = c.horizon, c.n_targets, c.outputs_per_target
         self.hidden, self.layers = hidden, layers
-        if adapters:
-            self.adapters = nn.ModuleDict({m: ModalityAdapter(c, adapter_dim) for m, c in modalities.items()})
-            fused = adapter_dim * len(modalities)
+        if c.adapters:
+            self.adapters = nn.ModuleDict({m: ModalityAdapter(n, c.adapter_dim) for m, n in modalities.items()})
+            fused = c.adapter_dim * len(modalities)
         else:  # the seed's raw concatenation of every input channel
             self.adapters = None
             fused = sum(modalities.values())
-        self.init_state = nn.Linear(n_static, 2 * layers * hidden) if n_static else None
+        self.init_state = nn.Linear(c.n_static, 2 * layers * hidden) if c.n_static else None
         rnn_dropout = dropout if layers > 1 else 0.0
-        if cell == "standard":
+        if c.cell == "standard":
             self.rnn = nn.LSTM(fused, hidden, num_layers=layers, batch_first=True, dropout=rnn_dropout)
-        elif cell == "peephole":
+        elif c.cell == "peephole":
             self.rnn = PeepholeLSTM(fused, hidden, num_layers=layers, dropout=rnn_dropout)
         else:
-            raise ValueError(f"unknown cell {cell!r}; use 'standard' or 'peephole'")
+            raise ValueError(f"unknown cell {c.cell!r}; use 'standard' or 'peephole'")
         self.drop = nn.Dropout(dropout)
         # one head shared by all horizons; it sees which horizon it serves and how many days ahead it lies
-        self.head = nn.Linear(hidden + horizon + 1, n_targets * outputs_per_target)
-        self.lag_head = nn.Linear(lag_steps * fused, horizon * n_targets * outputs_per_target) if lag_steps else None
+        self.head = nn.Linear(hidden + c.horizon + 1, c.n_targets * c.outputs_per_target)
+        self.lag_head = (nn.Linear(c.lag_steps * fused, c.horizon * c.n_targets * c.outputs_per_target)
+                         if c.lag_steps else None)
         if self.lag_head is not None:  # starts silent: the network begins as the LSTM alone
             nn.init.zeros_(self.lag_head.weight)
             nn.init.zeros_(self.lag_head.bias)
