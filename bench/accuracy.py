@@ -88,7 +88,7 @@ def _val_mse(pred: np.ndarray, y: np.ndarray) -> float:
 
 def candidates(bt) -> dict[str, tuple[np.ndarray, str]]:
     """name -> (test forecast, how it was made) for every candidate headline."""
-    from biocount.ensemble import _columns, combine, ensemble, guarded, simplex_least_squares
+    from biocount.evaluation.ensemble import _columns, combine, ensemble, guarded, simplex_least_squares
 
     f = {n: (fc["val"].mean, fc["test"].mean) for n, fc in bt.forecasts.items()
          if "[" not in n and not n.startswith("ensemble:")}
@@ -160,7 +160,7 @@ def headline_checks(bt, head: np.ndarray) -> dict[str, list[dict[str, float]]]:
     """Per horizon, DM of the headline against (a) the LSTM on the target alone (its view) and (b) the
     headline the run would have without each input modality: the same rule over that ablation refit and the
     baselines. Positive statistic = the full headline is worse."""
-    from biocount.ensemble import combine, guarded
+    from biocount.evaluation.ensemble import combine, guarded
 
     out: dict[str, list[dict[str, float]]] = {}
     target_only = f"lstm({bt.data.target})"
@@ -348,7 +348,7 @@ def document(results: dict[str, dict], args: argparse.Namespace, wall: float, ho
 
 def main(argv: list[str] | None = None) -> None:
     import biocount.engine  # noqa: F401  (import cost outside the timings)
-    from biocount.plugins import load_host
+    from biocount.host.plugins import load_host
 
     parser = argparse.ArgumentParser(prog="python -m bench accuracy", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a subset of tasks (under 5 min on 2 cores)")

@@ -16,8 +16,8 @@ T, H, TRAIN_END = 60, 3, 44
 
 def study(n: int):
     from biocount import ModalityData
-    from biocount.align import align
     from biocount.forecast import ForecastTask
+    from biocount.study.align import align
 
     rng = np.random.default_rng(n)
     y = np.zeros((n, T, 1))

@@ -10,7 +10,7 @@ from bench.common import report
 
 def main() -> None:
     import biocount as bc
-    from biocount.metrics import point_metrics
+    from biocount.evaluation.metrics import point_metrics
 
     rows = []
     for name, _, opts in tables(["arima"]):

@@ -65,7 +65,7 @@ def tables(models: list[str]):
 
 def main() -> None:
     import biocount as bc
-    from biocount.metrics import point_metrics
+    from biocount.evaluation.metrics import point_metrics
     from biocount_arima.options import ArimaOptions
 
     rows = []

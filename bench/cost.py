@@ -17,7 +17,7 @@ PREVIOUS = {"members": 1, "scaling": "series"}
 def main() -> None:
     from biocount import datasets
     from biocount.engine import run, validated
-    from biocount.plugins import load_host
+    from biocount.host.plugins import load_host
 
     host = load_host()
     rows = []

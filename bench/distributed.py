@@ -7,7 +7,7 @@
   points), default model (hidden 32) / hidden 256: 1 process (1 thread, 2 threads) vs
   ``torchrun --nproc-per-node 2`` (gloo, 1 thread each).
 - ``cells``: pseudobulk of ``--cells`` (10,000,000) synthetic cells x 2,000 genes (2 % non-zero),
-  written to disk in chunks, read backed through ``biocount.readers.read`` and summed with the rna
+  written to disk in chunks, read backed through ``biocount.io.readers.read`` and summed with the rna
   encoder's count check: peak RSS.
 
 ``python -m bench distributed [--parts arima,demo,ddp,ddp-large,cells] [--series N] [--cells N]``
@@ -135,9 +135,9 @@ print(nnz)
 
 MEASURE = """
 import json, resource, sys, time
-from biocount.encoding import check_counts
-from biocount.pseudobulk import aggregate
-from biocount.readers import read
+from biocount.study.encoding import check_counts
+from biocount.study.pseudobulk import aggregate
+from biocount.io.readers import read
 t = time.perf_counter()
 adata = read(sys.argv[1])["cells"]
 read_s = time.perf_counter() - t

@@ -33,7 +33,7 @@ print(X.nnz)
 MEASURE = """
 import json, resource, sys, time
 import anndata as ad
-from biocount.pseudobulk import aggregate
+from biocount.study.pseudobulk import aggregate
 path, mode = sys.argv[1], sys.argv[2]
 t = time.perf_counter()
 adata = ad.read_h5ad(path, backed="r" if mode == "backed" else None)

@@ -19,15 +19,15 @@ def main() -> None:
     except ImportError:
         report("seed", [{"status": "skipped: keras is not installed (pip install -e '.[bench]')"}])
         return
-    from biocount.align import align
-    from biocount.datasets import demo
-    from biocount.encode import TrainSelection, encode
     from biocount.forecast import ForecastTask, present_origins
     from biocount.forecasters.lstm.forecaster import LSTMForecaster
     from biocount.forecasters.lstm.options import LSTMOptions
     from biocount.forecasters.lstm.windows import make_windows, train_origins
-    from biocount.plugins import load_host
-    from biocount.readers import as_modalities
+    from biocount.host.plugins import load_host
+    from biocount.io.datasets import demo
+    from biocount.io.readers import as_modalities
+    from biocount.study.align import align
+    from biocount.study.encode import TrainSelection, encode
 
     data = as_modalities(demo(0), where="demo")
     times = np.unique(data["protein"].obs["time"])

@@ -16,12 +16,12 @@ from bench.common import report
 
 
 def demo_windows():
-    from biocount.align import align
-    from biocount.datasets import demo
-    from biocount.encode import TrainSelection, encode
     from biocount.forecast import ForecastTask, present_origins
-    from biocount.plugins import load_host
-    from biocount.readers import as_modalities
+    from biocount.host.plugins import load_host
+    from biocount.io.datasets import demo
+    from biocount.io.readers import as_modalities
+    from biocount.study.align import align
+    from biocount.study.encode import TrainSelection, encode
 
     data = as_modalities(demo(0), where="demo")
     encoded, _ = encode(data, ["rna", "protein"], load_host(), train=TrainSelection(until=20.0))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["biocount.testing"]
+pytest_plugins = ["biocount.host.testing"]
 
 
 @pytest.fixture
@@ -113,7 +113,7 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def demo_study():
-    from biocount.datasets import demo
+    from biocount.io.datasets import demo
 
     return demo(seed=0)
 
@@ -121,7 +121,7 @@ def demo_study():
 @pytest.fixture
 def demo_modalities(demo_study):
     """The demo as {modality: AnnData} with canonical obs columns (a fresh copy per test)."""
-    from biocount.readers import as_modalities
+    from biocount.io.readers import as_modalities
 
     return as_modalities(demo_study, where="demo")
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from biocount import BiocountInputError, ModalityData
-from biocount.align import align
+from biocount.study.align import align
 
 NAN = np.nan
 
@@ -83,8 +83,8 @@ def test_errors(study):
 
 
 def test_demo_alignment(demo_modalities):
-    from biocount.encode import encode
-    from biocount.plugins import load_host
+    from biocount.host.plugins import load_host
+    from biocount.study.encode import encode
 
     encoded, _ = encode(demo_modalities, ["rna", "protein", "genomic"], load_host(),
                         options={"rna": {"n_top_genes": 10}})
@@ -92,3 +92,12 @@ def test_demo_alignment(demo_modalities):
     assert a.y.shape == (12, 30, 10) and a.static.shape == (12, 14)
     assert set(a.inputs) == {"rna", "rna_celltypes", "protein"}
     assert a.inputs["rna"].observed.all() and (a.inputs["rna"].gap == 0).all()
+
+
+def test_last_target_is_the_last_observation_at_or_before_each_origin(study):
+    """Persistence's starting point, by hand: series b misses time 2, so its origin there carries time 0's 4."""
+    a = align(study, target="p")
+    origins = np.array([[0, 0], [0, 2], [1, 1], [1, 2]])  # (series, grid index)
+    np.testing.assert_array_equal(a.last_target(origins)[:, 0], [1, 3, 4, 6])
+    u = align(study, target="p", grid="union")  # times 0..4: time 1 and 3 carry the value before them
+    np.testing.assert_array_equal(u.last_target(np.array([[0, 1], [0, 3], [1, 3]]))[:, 0], [1, 2, 4])

@@ -8,7 +8,7 @@ import pytest
 
 from biocount.config import RunConfig
 from biocount.engine import run
-from biocount.importance import attributions
+from biocount.evaluation.importance import attributions
 
 LAG = 3  # days: the target is the driver three days earlier
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from biocount import hookspecs
-from biocount.scaffold import new_plugin
+from biocount.host.scaffold import new_plugin
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,13 +11,13 @@ import pytest
 from scipy import stats
 
 from biocount import ModalityData
-from biocount.align import align
-from biocount.backtest import run_backtest
-from biocount.candidates import PlannedForecaster
+from biocount.evaluation.backtest import run_backtest
+from biocount.evaluation.candidates import PlannedForecaster
+from biocount.evaluation.metrics import bh, dm_test, naive_scale, point_metrics
 from biocount.forecast import ForecastTask
-from biocount.metrics import bh, dm_test, naive_scale, point_metrics
-from biocount.plugins import load_host
-from biocount.split import make_split, points
+from biocount.host.plugins import load_host
+from biocount.study.align import align
+from biocount.study.split import make_split, points
 from biocount_arima.forecaster import ArimaForecaster
 from biocount_arima.options import ArimaOptions
 

@@ -395,7 +395,7 @@ def test_a_very_wide_target_is_said_before_the_per_feature_models_start(tmp_path
     """A 100,000-column table as the target made ARIMA fit 300,000 models in silence (> 300 s, no word). The
     run now says, before fitting, how many per-series-and-feature models that is and how to fit fewer
     (threshold lowered here so a small table shows it)."""
-    import biocount.candidates as candidates
+    import biocount.evaluation.candidates as candidates
 
     monkeypatch.setattr(candidates, "MANY_LOCAL_FITS", 20)
     header = "series_id,time," + ",".join(f"g{i}" for i in range(10))

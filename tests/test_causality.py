@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 from biocount import Forecast, ModalityData
-from biocount.contract import cube
-from biocount.encoding import train_mask
-from biocount.plugins import load_host
-from biocount.testing import EncoderContract, ForecasterContract
+from biocount.host.contract import cube
+from biocount.host.plugins import load_host
+from biocount.host.testing import EncoderContract, ForecasterContract
+from biocount.study.encoding import train_mask
 
 
 def _cube(adata, values):
@@ -144,8 +144,8 @@ def test_truncation_contract_catches_a_forecaster_deciding_with_later_data(hones
 def test_arima_divergence_decision_uses_data_up_to_each_origin_only():
     """The regression behind this contract: ARIMA decided 'diverged -> persistence' once per series from
     the forecasts at all origins; truncating after t must leave earlier forecasts bit-identical."""
-    from biocount.align import align
     from biocount.forecast import ForecastTask
+    from biocount.study.align import align
     from biocount_arima.forecaster import ArimaForecaster
 
     rng = np.random.default_rng(7)

@@ -93,3 +93,16 @@ def test_bc_tl_forecast_defaults_are_biocount_run_s(monkeypatch):
     config, defaults = seen["config"], RunConfig()
     for field in set(TL_FIELDS.values()) - {"lookback"}:
         assert getattr(config, field) == getattr(defaults, field), field
+
+
+def test_target_and_modalities_are_parsed_once_into_typed_choices():
+    from biocount import BiocountInputError
+    from biocount.config import ModalityChoice, TargetChoice
+
+    cfg = RunConfig(modalities="rna,cases=tabular", target="cases:flu,cases:rsv")
+    assert cfg.choices == [ModalityChoice("rna"), ModalityChoice("cases", "tabular")]
+    assert cfg.target_choice == TargetChoice("cases", ("flu", "rsv"))
+    assert RunConfig(modalities="rna,protein").target_choice == TargetChoice("protein")  # the default target
+    assert RunConfig(modalities="cases=tabular,rna").target_choice == TargetChoice("cases")  # else the first
+    with pytest.raises(BiocountInputError, match="one modality"):
+        TargetChoice.parse("cases:flu,rna:GAPDH")

@@ -7,9 +7,9 @@ import scipy.sparse as sp
 from click.testing import CliRunner
 
 from biocount.cli import cli
-from biocount.datasets import demo
-from biocount.pseudobulk import aggregate
-from biocount.readers import as_modalities
+from biocount.io.datasets import demo
+from biocount.io.readers import as_modalities
+from biocount.study.pseudobulk import aggregate
 
 
 def test_layout(demo_study):

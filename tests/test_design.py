@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from biocount.cli import cli
-from biocount.design import Design, apply
 from biocount.errors import BiocountInputError
+from biocount.study.design import Design, apply
 
 
 def _long(series: list[str], times, features: list[str], modality: str, value=lambda s, t, f: t) -> pd.DataFrame:
@@ -22,13 +22,13 @@ def _long(series: list[str], times, features: list[str], modality: str, value=la
 def _study(tmp_path, target: pd.DataFrame, source: pd.DataFrame):
     path = tmp_path / "study.csv"
     pd.concat([target, source]).to_csv(path, index=False)
-    from biocount.readers import read
+    from biocount.io.readers import read
 
     return path, read(path)
 
 
 def _mods(tmp_path, *frames: pd.DataFrame) -> dict:
-    from biocount.readers import read
+    from biocount.io.readers import read
 
     path = tmp_path / f"m{len(list(tmp_path.iterdir()))}.csv"
     pd.concat(frames).to_csv(path, index=False)

@@ -189,8 +189,8 @@ def test_torchrun_ranks_started_differently_stop_with_one_line(tmp_path):
 def test_the_torchrun_backend_follows_the_distributed_forecasters_device():
     """options: lstm: {device: cpu} trains on the CPU: gloo, whatever the run-wide --device says."""
     from biocount.engine import validated
+    from biocount.host.plugins import load_host
     from biocount.plan import ddp_device, resolve
-    from biocount.plugins import load_host
 
     host = load_host()
     for lstm, expected in (({"device": "cpu"}, "cpu"), ({}, "auto"), ({"device": "cuda"}, "cuda")):
@@ -216,8 +216,8 @@ def _cells(n_cells: int = 3000, n_genes: int = 40, seed: int = 1):
 def test_pseudobulk_from_backed_h5ad_and_lazy_zarr_equals_in_memory(tmp_path, monkeypatch):
     import anndata as ad
 
-    from biocount.pseudobulk import aggregate
-    from biocount.readers import as_modalities, read
+    from biocount.io.readers import as_modalities, read
+    from biocount.study.pseudobulk import aggregate
 
     cells = _cells()
     cells.write_h5ad(tmp_path / "cells.h5ad")
@@ -241,7 +241,7 @@ def test_pseudobulk_from_backed_h5ad_and_lazy_zarr_equals_in_memory(tmp_path, mo
     bad = cells.copy()
     bad.X.data[-1] = 0.5
     bad.write_zarr(tmp_path / "bad.zarr")
-    from biocount.encoding import check_counts
+    from biocount.study.encoding import check_counts
 
     with pytest.raises(bc.BiocountInputError, match="counts must be integers, found 0.5"):
         aggregate(read(tmp_path / "bad.zarr")["bad"], chunk_size=700,
@@ -263,9 +263,9 @@ def test_a_run_on_cells_read_lazily_or_from_zarr_equals_the_in_memory_run(tmp_pa
 
 
 def test_lazy_zarr_pseudobulk_on_the_cluster_equals_in_memory(tmp_path):
+    from biocount.io.readers import read
     from biocount.parallel import dask_cluster
-    from biocount.pseudobulk import aggregate
-    from biocount.readers import read
+    from biocount.study.pseudobulk import aggregate
 
     cells = _cells(seed=2)
     cells.write_zarr(tmp_path / "cells.zarr")
@@ -275,7 +275,7 @@ def test_lazy_zarr_pseudobulk_on_the_cluster_equals_in_memory(tmp_path):
 
 
 def test_a_folder_that_is_not_a_zarr_store_is_one_clear_line(tmp_path):
-    from biocount.readers import read
+    from biocount.io.readers import read
 
     (tmp_path / "cells.zarr").mkdir()
     (tmp_path / "cells.zarr" / "notes.txt").write_text("not a store")

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 from biocount import BiocountInputError, ModalityData
-from biocount.encode import TrainSelection, encode
-from biocount.plugins import load_host
-from biocount.readers import read
-from biocount.testing import fitted_state
+from biocount.host.plugins import load_host
+from biocount.host.testing import fitted_state
+from biocount.io.readers import read
+from biocount.study.encode import TrainSelection, encode
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import pytest
 from scipy.optimize import minimize
 
 from biocount import BiocountInputError
-from biocount.ensemble import ensemble, fit_weights, simplex_least_squares
-from biocount.intervals import (
+from biocount.evaluation.ensemble import ensemble, fit_weights, simplex_least_squares
+from biocount.evaluation.intervals import (
     check_levels,
     conformal,
     interval_scores,

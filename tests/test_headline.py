@@ -53,7 +53,7 @@ def test_no_headline_ensemble_where_validation_is_too_short_said_in_a_note(share
 def test_mean_combination_significantly_worse_than_a_baseline_falls_back_to_it():
     """The guard by hand: the equal mean of a far-off member and the baseline is worse than the baseline on
     every origin, so its DM p is tiny and the weights become the baseline alone, said in the choice."""
-    from biocount.ensemble import guarded
+    from biocount.evaluation.ensemble import guarded
 
     rng = np.random.default_rng(0)
     y = rng.normal(size=(60, 2, 1))
@@ -69,7 +69,7 @@ def test_mean_combination_significantly_worse_than_a_baseline_falls_back_to_it()
 def test_shrinkage_is_chosen_by_cross_validation_over_origins():
     """Two equally good, independent members: the stacked weights of a few points are noise, and CV picks
     full shrinkage to equal weights. One exact member: no shrinkage, all weight on it."""
-    from biocount.ensemble import shrunk_stack
+    from biocount.evaluation.ensemble import shrunk_stack
 
     rng = np.random.default_rng(1)
     y = rng.normal(size=200)
@@ -81,7 +81,7 @@ def test_shrinkage_is_chosen_by_cross_validation_over_origins():
     np.testing.assert_allclose(w, [1, 0], atol=1e-6)
     # a third member far worse on validation (as climatology is on data without a cycle): the trimmed mean of
     # the two good ones, not equal weights over all three, is the target the noisy stack shrinks toward
-    from biocount.ensemble import TRIM, _rules
+    from biocount.evaluation.ensemble import TRIM, _rules
 
     bad = np.stack([P[:, 0], P[:, 1], y + rng.normal(0, 3, 200)], axis=1)
     mse = np.mean((bad - y[:, None]) ** 2, axis=0)
@@ -90,7 +90,7 @@ def test_shrinkage_is_chosen_by_cross_validation_over_origins():
     w, choice = shrunk_stack(bad, y, np.arange(200))
     assert choice["toward"] == "trimmed" and w[2] < 0.05 and abs(w[0] - 0.5) < 0.15
     # whole origins stay together: 4 points per origin, 10 origins -> folds of 2 origins
-    from biocount.ensemble import _folds
+    from biocount.evaluation.ensemble import _folds
 
     folds = _folds(np.repeat(np.arange(10), 4))
     assert len(folds) == 5 and all(f.sum() == 8 for f in folds)

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from biocount import EncoderSpec, ForecasterSpec, PluginError, hookimpl
-from biocount.readers import read
-from biocount.testing import registered
+from biocount.host.testing import registered
+from biocount.io.readers import read
 
 
 class Echo:
@@ -29,7 +29,7 @@ def test_hook_biocount_register_encoders(biocount_host):
 
 
 def test_hook_biocount_register_forecasters(biocount_host):
-    from biocount.testing import ForecasterContract
+    from biocount.host.testing import ForecasterContract
 
     class P:
         @hookimpl

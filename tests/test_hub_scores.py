@@ -95,8 +95,8 @@ def test_the_calibration_reads_no_test_point(tmp_path):
     (its widths come from validation residuals only) and the climatology's native one bit-identical at the
     test origins' calibration; the scores move."""
     from biocount.engine import run, validated
-    from biocount.scoring import distributions
-    from biocount.simulators import gut
+    from biocount.evaluation.scoring import distributions
+    from biocount.io.simulators import gut
 
     frame = gut(0, n_series=6, days=40)
     config = {"modalities": ["abundance=tabular"], "models": ["arima", "naive", "climatology"], "horizon": 2,
@@ -209,7 +209,7 @@ def test_a_count_likelihood_is_scored_on_the_raw_counts(demo_modalities):
     from scipy import stats
 
     from biocount.engine import run, validated
-    from biocount.scoring import observed_counts
+    from biocount.evaluation.scoring import observed_counts
 
     config = validated({"modalities": ["rna"], "models": ["lstm", "naive"], "horizon": 2, "quiet": True,
                         "options": {"lstm": {"loss": "negbin", "epochs": 4, "members": 1, "hidden": 8},

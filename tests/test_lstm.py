@@ -10,14 +10,14 @@ import torch
 from scipy import stats
 
 from biocount import BiocountInputError
-from biocount.align import align
-from biocount.encode import TrainSelection, encode
 from biocount.forecast import ForecastTask, present_origins
 from biocount.forecasters.lstm.forecaster import LSTMForecaster
 from biocount.forecasters.lstm.likelihood import gaussian_nll, mse, negbin_nll, poisson_nll
 from biocount.forecasters.lstm.network import MultiModalLSTM, NetworkConfig, PeepholeLSTM, _peephole_layer
 from biocount.forecasters.lstm.options import SEED, LSTMOptions
-from biocount.plugins import load_host
+from biocount.host.plugins import load_host
+from biocount.study.align import align
+from biocount.study.encode import TrainSelection, encode
 
 FAST = {"epochs": 15, "patience": 5, "quiet": True, "hidden": 8, "adapter_dim": 8, "lookback": 4, "members": 1}
 
@@ -154,7 +154,7 @@ def test_losses_match_scipy_and_ignore_masked_entries():
 # -- training on the demo ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def demo_aligned(demo_study):
-    from biocount.readers import as_modalities
+    from biocount.io.readers import as_modalities
 
     data = as_modalities(demo_study, where="demo")
     times = np.unique(data["protein"].obs["time"])
@@ -288,7 +288,7 @@ def test_a_fully_missing_input_modality_still_trains_and_predicts(demo_aligned):
 
 
 def test_count_likelihood_trains_on_count_targets(demo_study):
-    from biocount.readers import as_modalities
+    from biocount.io.readers import as_modalities
 
     data = as_modalities(demo_study, where="demo")
     encoded, _ = encode(data, ["rna"], load_host(), options={"rna": {"n_top_genes": 6}})
@@ -329,7 +329,7 @@ def test_bad_options_and_tasks(demo_aligned):
 
 
 def test_unknown_target_feature(demo_aligned):
-    from biocount.contract import ModalityData
+    from biocount.host.contract import ModalityData
 
     d = ModalityData(series=["a"], times=[0, 1], features=["P1"], values=np.ones((1, 2, 1)), meta={"modality": "p"})
     with pytest.raises(BiocountInputError, match=r"target feature\(s\) P9 not in modality 'p'; it has P1"):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from biocount import BiocountInputError
-from biocount.output import MARKER, check, write_folder
+from biocount.io.output import MARKER, check, write_folder
 
 
 def table(path: Path) -> Path:
@@ -178,7 +178,7 @@ def test_arima_workers_die_with_their_parent(tmp_path):
     script = tmp_path / "job.py"
     script.write_text(
         "import numpy as np, time\n"
-        "from biocount import ModalityData\nfrom biocount.align import align\nfrom biocount.forecast import ForecastTask\n"
+        "from biocount import ModalityData\nfrom biocount.study.align import align\nfrom biocount.forecast import ForecastTask\n"
         "from biocount_arima.forecaster import ArimaForecaster\nfrom biocount_arima.options import ArimaOptions\n"
         "rng = np.random.default_rng(0); S, T = 40, 80\n"
         "y = np.cumsum(rng.normal(size=(S, T, 1)), axis=1)\n"
@@ -212,7 +212,7 @@ def _kill_between_the_renames(out: Path) -> None:
     """A real process replacing ``out`` with --overwrite, SIGKILLed right after its first rename (the old
     folder moved aside, the new one not yet in place): the worst moment of the swap."""
     script = (
-        "import os, signal, sys\nfrom pathlib import Path\nimport biocount.output as o\n"
+        "import os, signal, sys\nfrom pathlib import Path\nimport biocount.io.output as o\n"
         "real = os.rename\ncalls = []\n"
         "def rename(a, b):\n    real(a, b)\n    calls.append(1)\n"
         "    if len(calls) == 1: os.kill(os.getpid(), signal.SIGKILL)\n"

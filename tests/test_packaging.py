@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from biocount.registry import default_registry_path, json_schema, load_registry
+from biocount.host.registry import default_registry_path, json_schema, load_registry
 
 ROOT = Path(__file__).resolve().parents[1]
 

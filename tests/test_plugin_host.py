@@ -10,7 +10,7 @@ from conftest import ENCODER_PLUGIN
 
 from biocount.cli import cli
 from biocount.errors import PluginError, RegistryError
-from biocount.plugins import load_host
+from biocount.host.plugins import load_host
 
 
 def record(host, dist):

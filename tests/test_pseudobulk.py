@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from biocount.pseudobulk import aggregate
+from biocount.study.pseudobulk import aggregate
 
 
 def cells(n=3000, genes=50, seed=0):

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from biocount.errors import BiocountInputError
-from biocount.readers import read
+from biocount.io.readers import read
 
 SHARED_TABLES = [
     ("david2014_stool_diet/stool_genus_counts_long.csv.gz", {"16S_genus_count": (519, 467)}),
@@ -115,7 +115,7 @@ def test_a_csv_of_per_series_covariates_becomes_static_covariates(tmp_path):
     """Pig diets: one row per series, no time column; text columns one-hot, numbers as they are, and the
     LSTM reads them as static covariates (its view without them is a candidate of the headline)."""
     import biocount as bc
-    from biocount.readers import read_table
+    from biocount.io.readers import read_table
 
     diets = tmp_path / "diets.csv"
     diets.write_text("series,diet,fibre_pct\np0,high,5\np1,low,3\np2,high,6\np3,low,2\n")

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from biocount.cli import cli
-from biocount.report import SECTIONS
+from biocount.report.html import SECTIONS
 
 FAST = "arima:\n  reselect_growth: null\n"  # the LSTM as shipped: the importance test needs one that learned
 
@@ -69,12 +69,12 @@ def test_biocount_report_rebuilds_the_same_page(demo_run, tmp_path):
 
 
 def test_a_failing_report_keeps_the_results(demo_run, tmp_path, monkeypatch, caplog):
-    import biocount.report
+    import biocount.report.html
 
     def broken(folder):
         raise RuntimeError("chart went wrong")
 
-    monkeypatch.setattr(biocount.report, "build", broken)
+    monkeypatch.setattr(biocount.report.html, "build", broken)
     result = CliRunner().invoke(cli, ["run", "--models", "naive", "--quiet", "--out", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output
     assert {"metrics.csv", "run.json"} <= {p.name for p in (tmp_path / "o").iterdir()}

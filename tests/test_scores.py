@@ -9,7 +9,7 @@ from scipy import stats
 from scipy.special import gammaln
 
 from biocount import scores as S
-from biocount.intervals import conformal_quantiles, pinball
+from biocount.evaluation.intervals import conformal_quantiles, pinball
 
 
 def _crps_sampled(y, draws):
@@ -83,7 +83,7 @@ def test_biocount_imports_scoringrules_without_compiling_numba():
     import subprocess
     import sys
 
-    code = "import sys, biocount.scores as S; S._sr(); print('numba' in sys.modules)"
+    code = "import sys, biocount.evaluation.scores as S; S._sr(); print('numba' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
     assert out.stdout.split() == ["False"]
 
@@ -96,7 +96,7 @@ def test_scoringrules_numba_wis_agrees_where_its_numpy_backend_does_not():
     pytest.importorskip("scoringrules")
     pytest.importorskip("numba")
     ours = S.wis(np.array([9.0]), np.array([[1.0, 2.0, 3.0, 4.0, 6.0]]), (0.1, 0.25, 0.5, 0.75, 0.9))["wis"][0]
-    # in a fresh process: biocount imports scoringrules without its numba backend (biocount.scores._sr)
+    # in a fresh process: biocount imports scoringrules without its numba backend (biocount.evaluation.scores._sr)
     code = ("import numpy as np, scoringrules as sr; y, m = np.array([9.0]), np.array([3.0]); "
             "lo, up, a = np.array([[1.0, 2.0]]), np.array([[6.0, 4.0]]), np.array([0.2, 0.5]); "
             "print(*[np.ravel(sr.weighted_interval_score(y, m, lo, up, a, backend=b))[0] for b in ('numba', 'numpy')])")

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from biocount.datasets import chemostat, gut
+from biocount.io.datasets import chemostat, gut
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from biocount import BiocountInputError
-from biocount.split import make_split
+from biocount.study.split import make_split
 
 
 def pts(lengths: dict[str, int], step: float = 1.0, start: dict[str, float] | None = None) -> pd.DataFrame:
@@ -97,7 +97,7 @@ def test_default_sizes_shrink_on_short_series_and_the_error_names_a_horizon_that
 
 def test_on_grid_keeps_times_and_drops_origins_without_a_target():
     from biocount import ModalityData
-    from biocount.align import align
+    from biocount.study.align import align
 
     y = np.arange(40, dtype=float).reshape(2, 20, 1)
     y[1, 17] = np.nan  # an origin whose target row the encoder dropped
@@ -126,8 +126,8 @@ def test_series_in_no_role_are_said():
 
 
 def test_origins_keyed_by_any_series_column(tmp_path):
-    from biocount.readers import SERIES_KEYS
-    from biocount.split import read_origins
+    from biocount.io.readers import SERIES_KEYS
+    from biocount.study.split import read_origins
 
     for key in SERIES_KEYS:
         path = tmp_path / f"{key}.csv"

@@ -1,4 +1,4 @@
-"""biocount.testing: the author kit, run against the built-in components."""
+"""biocount.host.testing: the author kit, run against the built-in components."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pluggy
 import pytest
 
 from biocount import EncoderSpec, ForecasterSpec, hookimpl
-from biocount.plugins import load_host
-from biocount.testing import EncoderContract, ForecasterContract, registered, synthetic_table
+from biocount.host.plugins import load_host
+from biocount.host.testing import EncoderContract, ForecasterContract, registered, synthetic_table
 
 
 class TestRnaContract(EncoderContract):

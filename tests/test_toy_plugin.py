@@ -11,7 +11,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
 from biocount import BiocountInputError, Forecast, ForecasterSpec, ForecastTask, hookimpl
-from biocount.testing import ForecasterContract, registered
+from biocount.host.testing import ForecasterContract, registered
 
 
 class EtsOptions(BaseModel):
@@ -60,7 +60,7 @@ class EtsPlugin:
 
 @pytest.fixture
 def host():
-    from biocount.plugins import load_host
+    from biocount.host.plugins import load_host
 
     host = load_host()
     with registered(host, EtsPlugin(), name="toy-ets"):
@@ -73,7 +73,7 @@ class TestEtsContract(ForecasterContract):
 
     @pytest.fixture
     def host(self):
-        from biocount.plugins import load_host
+        from biocount.host.plugins import load_host
 
         host = load_host()
         with registered(host, EtsPlugin(), name="toy-ets"):

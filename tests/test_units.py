@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from biocount import Units
 from biocount.cli import cli
-from biocount.units import mape, point, smearing, to_data
+from biocount.evaluation.units import mape, point, smearing, to_data
 
 
 def _run(tmp_path, table: pd.DataFrame, name: str, *extra: str):
@@ -167,7 +167,7 @@ def test_a_target_without_units_stays_encoded_and_says_so(tmp_path):
 
 
 def test_the_hubverse_export_is_in_counts(rodents):
-    from biocount.export import hubverse
+    from biocount.report.export import hubverse
 
     _, out, _ = rodents
     frame = hubverse(out, forecaster="naive")

@@ -1,11 +1,11 @@
-"""The three-line verdict: its words follow the numbers it quotes (biocount.verdict)."""
+"""The three-line verdict: its words follow the numbers it quotes (biocount.report.verdict)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from biocount.verdict import _best, _next
+from biocount.report.verdict import _best, _next
 
 
 def _comparison(rows: dict[str, dict[str, float]]) -> pd.DataFrame:
@@ -45,7 +45,7 @@ def test_beats_worse_and_equal():
 def test_a_member_better_on_test_is_said_and_not_acted_on():
     from types import SimpleNamespace
 
-    from biocount.verdict import _beaten_by_a_part
+    from biocount.report.verdict import _beaten_by_a_part
 
     def fc(v):
         return {"test": SimpleNamespace(mean=np.full((4, 1, 1), v))}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from biocount.align import Aligned, AlignedInput
 from biocount.forecasters.lstm.windows import TIME, InputScaler, SeriesScaler, make_windows
+from biocount.study.align import Aligned, AlignedInput
 
 NAN = np.nan
 

@@ -7,30 +7,33 @@ first use. What plugins may import is the short list in ``__all__``; everything 
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.util
+import sys
 from typing import TYPE_CHECKING, Any
 
-from ._version import PLUGIN_API, __version__
+from biocount._version import PLUGIN_API, __version__
 
 if TYPE_CHECKING:
-    from .contract import ModalityData, ModalityMeta, Units
-    from .errors import BiocountError, BiocountInputError, ContractError, PluginError, RegistryError
-    from .forecast import Forecast, Forecaster, ForecastTask
-    from .hookspecs import hookimpl
-    from .parallel import map_series
-    from .specs import Capabilities, EncoderSpec, ForecasterSpec, NoOptions
+    from biocount.errors import BiocountError, BiocountInputError, ContractError, PluginError, RegistryError
+    from biocount.forecast import Forecast, Forecaster, ForecastTask
+    from biocount.host.contract import ModalityData, ModalityMeta, Units
+    from biocount.host.hookspecs import hookimpl
+    from biocount.host.specs import Capabilities, EncoderSpec, ForecasterSpec, NoOptions
+    from biocount.parallel import map_series
 
 _LAZY = {
-    "hookimpl": "hookspecs",
-    "EncoderSpec": "specs",
-    "ForecasterSpec": "specs",
-    "Capabilities": "specs",
+    "hookimpl": "host.hookspecs",
+    "EncoderSpec": "host.specs",
+    "ForecasterSpec": "host.specs",
+    "Capabilities": "host.specs",
+    "NoOptions": "host.specs",
+    "ModalityData": "host.contract",
+    "ModalityMeta": "host.contract",
+    "Units": "host.contract",
     "Forecaster": "forecast",
-    "NoOptions": "specs",
-    "ModalityData": "contract",
     "Forecast": "forecast",
     "ForecastTask": "forecast",
-    "ModalityMeta": "contract",
-    "Units": "contract",
     "BiocountError": "errors",
     "BiocountInputError": "errors",
     "ContractError": "errors",
@@ -38,7 +41,34 @@ _LAZY = {
     "RegistryError": "errors",
     "map_series": "parallel",
 }
-_SUBMODULES = {"datasets", "pp", "tl", "pl", "get", "testing", "pseudobulk", "readers", "align", "encoding"}
+#: Public module paths (what plugins and notebooks import: docs/plugins.md) -> where the module lives. Each
+#: is that very module (``biocount.contract is biocount.host.contract``), imported on first use.
+PUBLIC_PATHS = {
+    "contract": "host.contract", "specs": "host.specs", "hookspecs": "host.hookspecs", "testing": "host.testing",
+    "readers": "io.readers", "datasets": "io.datasets", "encoding": "study.encoding",
+    "pseudobulk": "study.pseudobulk", "align": "study.align", "scores": "evaluation.scores",
+    "pp": "api.pp", "tl": "api.tl", "pl": "api.pl", "get": "api.get",
+}
+
+
+class _PublicPaths(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """``import biocount.contract`` finds :mod:`biocount.host.contract` itself (not a copy), lazily."""
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        short = fullname.removeprefix(f"{__name__}.")
+        if short == fullname or short not in PUBLIC_PATHS:
+            return None
+        return importlib.util.spec_from_loader(fullname, self)
+
+    def create_module(self, spec: Any) -> None:
+        return None
+
+    def exec_module(self, module: Any) -> None:  # the import system returns what sys.modules then holds
+        sys.modules[module.__name__] = importlib.import_module(f".{PUBLIC_PATHS[module.__name__.split('.', 1)[1]]}",
+                                                               __name__)
+
+
+sys.meta_path.append(_PublicPaths())
 
 __all__ = [
     "run",
@@ -54,7 +84,7 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     elif name == "run":
         value = _run
-    elif name in _SUBMODULES:
+    elif name in PUBLIC_PATHS:
         value = importlib.import_module(f".{name}", __name__)
     else:
         raise AttributeError(f"module 'biocount' has no attribute {name!r}")
@@ -79,8 +109,8 @@ def _run(config: Any = None, **options: Any):
     """
     from pathlib import Path
 
-    from .engine import RunConfig, config_from, run, validated
-    from .errors import BiocountInputError
+    from biocount.engine import RunConfig, config_from, run, validated
+    from biocount.errors import BiocountInputError
 
     if isinstance(config, RunConfig):  # validated again with the overrides: nothing skips the checks
         config = validated({**config.model_dump(exclude_unset=True), **options})
@@ -95,4 +125,4 @@ def _run(config: Any = None, **options: Any):
 
 
 def __dir__() -> list[str]:
-    return sorted([*__all__, *_SUBMODULES])
+    return sorted([*__all__, *PUBLIC_PATHS])

@@ -1,3 +1,3 @@
-from .cli import main
+from biocount.cli import main
 
 main()

@@ -9,14 +9,14 @@ from typing import Any
 
 import click
 
-from ._version import PLUGIN_API, __version__
+from biocount._version import PLUGIN_API, __version__
 
 
 class _Group(click.Group):
     """Turns biocount's errors into one line and an exit code, in one place."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from .errors import BiocountError
+        from biocount.errors import BiocountError
 
         debug = bool(ctx.params.get("debug"))
         try:
@@ -61,7 +61,7 @@ _STYLE = {"loaded": "green", "broken": "red", "incompatible": "red", "missing": 
 @click.pass_obj
 def plugins_list(obj: dict[str, Any], as_json: bool, show_all: bool) -> None:
     """Show each plugin: distribution, version, status, what it provides, and why it failed."""
-    from .plugins import load_host
+    from biocount.host.plugins import load_host
 
     host = load_host(obj["registry"])
     sources = [str(p) for p in host.loaded_registry.sources] if host.loaded_registry else []
@@ -111,7 +111,7 @@ def plugins_list(obj: dict[str, Any], as_json: bool, show_all: bool) -> None:
               help="Where to create biocount-NAME/.")
 def plugins_new(name: str, modality: str, directory: str) -> None:
     """Scaffold an installable encoder plugin distribution biocount-NAME with tests and an example table."""
-    from .scaffold import new_plugin
+    from biocount.host.scaffold import new_plugin
 
     root = new_plugin(name, modality, directory)
     click.echo(f"created {root}/\nnext: pip install -e '{root}[test]' && (cd {root} && python -m pytest) "
@@ -137,8 +137,8 @@ def _set_enabled(dist: str, enabled: bool) -> None:
 
     from packaging.utils import canonicalize_name
 
-    from .errors import BiocountInputError
-    from .registry import set_enabled
+    from biocount.errors import BiocountInputError
+    from biocount.host.registry import set_enabled
 
     installed = {canonicalize_name(ep.dist.name) for ep in md.entry_points(group="biocount") if ep.dist}
     if canonicalize_name(dist) == "biocount":
@@ -160,7 +160,7 @@ def _set_enabled(dist: str, enabled: bool) -> None:
 @click.pass_obj
 def plugins_validate(obj: dict[str, Any], dist: str) -> None:
     """Load one plugin distribution, import its factories and check its specs and API version."""
-    from .plugins import load_host
+    from biocount.host.plugins import load_host
 
     host = load_host(obj["registry"], only={dist})
     records = host.plugin(dist)
@@ -193,9 +193,9 @@ def report_cmd(folder: str) -> None:
     """Rebuild FOLDER/report.html from the folder's metrics.csv, forecasts.csv, scores.csv, observed.csv and run.json."""
     from pathlib import Path
 
-    from .errors import BiocountInputError
-    from .output import recover_beside, write_file
-    from .report import render
+    from biocount.errors import BiocountInputError
+    from biocount.io.output import recover_beside, write_file
+    from biocount.report.html import render
 
     path = Path(folder)
     for line in recover_beside(path):  # a run killed mid-swap of this folder: it comes back first
@@ -226,9 +226,9 @@ def export_cmd(folder: str, fmt: str, forecaster: str | None, dest: str | None) 
     """Write the test-origin forecasts of a run FOLDER in a forecasting hub's format (docs/evaluation.md)."""
     from pathlib import Path
 
-    from .errors import BiocountInputError
-    from .export import hubverse
-    from .output import write_file
+    from biocount.errors import BiocountInputError
+    from biocount.io.output import write_file
+    from biocount.report.export import hubverse
 
     path = Path(folder)
     if not path.is_dir():
@@ -267,8 +267,8 @@ def datasets_make(name: str, out: str, seed: int, overwrite: bool) -> None:
     import os
     from pathlib import Path
 
-    from . import datasets as ds
-    from .errors import BiocountInputError
+    from biocount.errors import BiocountInputError
+    from biocount.io import datasets as ds
 
     path = Path(out)
     suffix = ".h5mu" if name == "demo" else ".csv"
@@ -345,8 +345,8 @@ def _default_text(value) -> str:
 
 
 def _run_options(func):
-    from .config import RunConfig
-    from .forecasters.lstm.options import LSTMOptions
+    from biocount.config import RunConfig
+    from biocount.forecasters.lstm.options import LSTMOptions
 
     specs = [(f, n, k, RunConfig.model_fields[n]) for f, n, k in _RUN_OPTIONS]
     specs += [(f, n, k, LSTMOptions.model_fields[n]) for f, n, k in _MODEL_OPTIONS]
@@ -380,15 +380,15 @@ def run(obj: dict[str, Any], config_file: str | None, **flags: Any) -> None:
       biocount run --modalities rna,protein
       biocount run --data cases.csv --modalities case_count=tabular --horizon 2
     """
-    from .engine import config_from, write
-    from .engine import run as run_engine
+    from biocount.engine import config_from, write
+    from biocount.engine import run as run_engine
 
     config = config_from(config_file, {k: (list(v) if k in MULTIPLE else v) for k, v in flags.items()
                                        if v is not None and v != ()})
     from pathlib import Path
 
-    from .output import check, recover_beside
-    from .plugins import load_host
+    from biocount.host.plugins import load_host
+    from biocount.io.output import check, recover_beside
 
     for line in recover_beside(Path(config.out)):  # a run killed mid-swap beside this --out: its result comes back
         click.echo(f"biocount: {line}", err=True)
@@ -435,7 +435,7 @@ def _print_comparison(result) -> None:
         console.print(f"[yellow]left out:[/] {escape(why)}")
     for note in info.get("notes", []):
         console.print(f"[yellow]note:[/] {escape(note)}")
-    for line in info.get("verdict", []):  # the plain conclusion, last: what a reader sees first (biocount.verdict)
+    for line in info.get("verdict", []):  # the plain conclusion, last: what a reader sees first (biocount.report.verdict)
         head, _, rest = line.partition(": ")
         console.print(f"[bold]{escape(head)}:[/] {escape(rest)}")
 
@@ -446,8 +446,8 @@ def _main_table(result):
     from rich.markup import escape
     from rich.table import Table
 
-    from .intervals import pct
-    from .metrics import LOWER_IS_BETTER, METRICS
+    from biocount.evaluation.intervals import pct
+    from biocount.evaluation.metrics import LOWER_IS_BETTER, METRICS
 
     cmp = result.comparison
     info = result.info
@@ -457,7 +457,7 @@ def _main_table(result):
                         f"series, {info['origins']['test']} test origins, {scored.get('points', '?')} points scored, "
                         f"horizon {result.config.horizon}")
     table.add_column("forecaster", overflow="fold")
-    data = [m for m in ("data_rmse", "data_mape") if m in cmp]  # the data's units (biocount.units)
+    data = [m for m in ("data_rmse", "data_mape") if m in cmp]  # the data's units (biocount.evaluation.units)
     # with data units, RMSE and sMAPE on the encoder's scale give way to them (a z-score's sMAPE means nothing)
     shown = [m for m in METRICS if not (data and m in ("rmse", "smape"))] + data
     names = {"r2": "R²", "data_rmse": "RMSE (data)", "data_mape": "MAPE %"}

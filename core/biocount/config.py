@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from . import defaults
-from .errors import BiocountInputError
+from biocount import defaults
+from biocount.errors import BiocountInputError
 
 #: Run-wide conveniences (CLI flags) handed to every chosen forecaster whose options declare them.
 SHARED_OPTIONS = ("lookback", "device", "cell", "preset", "n_jobs", "quiet", "threads")
@@ -161,7 +161,7 @@ class RunConfig(BaseModel):
     @field_validator("dask")
     @classmethod
     def _dask(cls, value: str | None) -> str | None:
-        from .parallel import check_spec
+        from biocount.parallel import check_spec
 
         return None if value is None else check_spec(value.strip())
 
@@ -189,7 +189,7 @@ class RunConfig(BaseModel):
                 value = [float(v) for v in value.split(",") if v.strip()]
             except ValueError:
                 raise ValueError(f"'{value}' is not a comma list of numbers; use e.g. 0.8,0.95") from None
-        from .intervals import check_levels
+        from biocount.evaluation.intervals import check_levels
 
         return check_levels(list(value))
 
@@ -202,7 +202,7 @@ class RunConfig(BaseModel):
             value = [v.strip() for v in value.split(",") if v.strip()]
         if list(value) == ["none"]:
             return []
-        from .ensemble import METHODS
+        from biocount.evaluation.ensemble import METHODS
 
         bad = [v for v in value if v not in METHODS]
         if bad:
@@ -229,8 +229,8 @@ class RunConfig(BaseModel):
         return [ModalityChoice.parse(m) for m in self.modalities]
 
     def design(self) -> Any:
-        """The declared design (:class:`biocount.design.Design`: clocks, replicates, shared modalities)."""
-        from .design import Design
+        """The declared design (:class:`biocount.study.design.Design`: clocks, replicates, shared modalities)."""
+        from biocount.study.design import Design
 
         return Design(link=dict(self.link), replicates=self.replicates, period=self.period,
                       time_scale=dict(self.time_scale))
@@ -317,7 +317,7 @@ def validated(options: dict[str, Any], *, where: str = "options") -> RunConfig:
     """A RunConfig from a mapping; a validation error becomes one line naming the option."""
     from pydantic import ValidationError
 
-    from .registry import first_error
+    from biocount.host.registry import first_error
 
     try:
         return RunConfig.model_validate(options)

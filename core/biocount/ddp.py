@@ -92,7 +92,7 @@ def agree(text: str) -> None:
     dist.all_gather_object(every, mine)
     other = [r for r, digest in enumerate(every) if digest != every[0]]
     if other:
-        from .errors import BiocountInputError
+        from biocount.errors import BiocountInputError
 
         raise BiocountInputError(f"torchrun: rank(s) {', '.join(map(str, other))} were started with other options "
                                  "or data than rank 0; start every rank with the same biocount run command")

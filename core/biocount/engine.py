@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import RunConfig, config_from, validated  # noqa: F401  (engine.RunConfig & co. stay)
-from .errors import BiocountInputError, PluginError
-from .plan import Plan, ddp_device, resolve
-from .result import Clock, RunResult, fingerprint, observed_frame, run_info, write  # noqa: F401  (engine.write stays)
+from biocount.config import RunConfig, config_from, validated  # noqa: F401  (engine.RunConfig & co. stay)
+from biocount.errors import BiocountInputError, PluginError
+from biocount.plan import Plan, ddp_device, resolve
+from biocount.result import Clock, RunResult, fingerprint, observed_frame, run_info, write  # noqa: F401  (engine.write stays)
 
 
 def run(config: RunConfig, *, host: Any = None, log=None, data: Any = None) -> RunResult:
@@ -30,9 +30,9 @@ def run(config: RunConfig, *, host: Any = None, log=None, data: Any = None) -> R
     ``--dask`` per-series work goes to a Dask cluster (:mod:`biocount.parallel`); under torchrun the
     ranks train the LSTM together and only rank 0 runs the rest (:mod:`biocount.ddp`).
     """
-    from . import ddp
-    from .parallel import dask_cluster
-    from .plugins import load_host
+    from biocount import ddp
+    from biocount.host.plugins import load_host
+    from biocount.parallel import dask_cluster
 
     if ddp.follower():  # torchrun ranks > 0 say nothing; rank 0 speaks for the run
         config, log = config.model_copy(update={"quiet": True}), None
@@ -82,7 +82,7 @@ def follow(config: RunConfig, plan: Plan, data: Any, rank: int) -> RunResult:
 
 def read_study(config: RunConfig, plan: Plan, data: Any) -> tuple[dict[str, Any], list[str]]:
     """Stage 1: the study as {modality: AnnData}, after the declared design; the design's report."""
-    from .readers import as_modalities, index_time_axis, read_sources
+    from biocount.io.readers import as_modalities, index_time_axis, read_sources
 
     keys = {"time_key": config.time_key, "series_key": config.series_key}
     if data is not None:
@@ -91,13 +91,13 @@ def read_study(config: RunConfig, plan: Plan, data: Any) -> tuple[dict[str, Any]
         data, source = read_sources(config.data or ["demo"], host=plan.host, demo_seed=config.demo_seed, **keys)
     missing = [n for n in plan.names if n not in data]
     if missing:
-        from .plugins import did_you_mean
+        from biocount.host.plugins import did_you_mean
 
         raise BiocountInputError(f"modality '{missing[0]}' is not in {source}{did_you_mean(missing[0], list(data))}; "
                                  f"available: {', '.join(data)}")
     design, report = config.design(), []
-    if design != type(design)():  # clocks, replicates, shared modalities as declared (biocount.design)
-        from .design import apply
+    if design != type(design)():  # clocks, replicates, shared modalities as declared (biocount.study.design)
+        from biocount.study.design import apply
 
         data, report = apply(data, target=plan.target, design=design)
     if config.time_axis == "index":
@@ -108,8 +108,8 @@ def read_study(config: RunConfig, plan: Plan, data: Any) -> tuple[dict[str, Any]
 
 
 def split_study(config: RunConfig, plan: Plan, study: dict[str, Any]) -> Any:
-    """Stage 2: roles, cuts and origins from the target's measured points (biocount.split)."""
-    from .split import make_split
+    """Stage 2: roles, cuts and origins from the target's measured points (biocount.study.split)."""
+    from biocount.study.split import make_split
 
     return make_split(study[plan.target].obs[["series", "time"]], horizon=config.horizon, kind=config.split,
                       test_size=config.test_size, val_size=config.val_size, train_series=config.train_series,
@@ -119,7 +119,7 @@ def split_study(config: RunConfig, plan: Plan, study: dict[str, Any]) -> Any:
 
 def encode_study(config: RunConfig, plan: Plan, study: dict[str, Any], split: Any) -> dict[str, Any]:
     """Stage 3: every modality through its encoder, fitted on training rows only."""
-    from .encode import encode
+    from biocount.study.encode import encode
 
     encoded, _ = encode(study, plan.names, plan.host, train=split.train_selection(), options=config.options,
                         overrides=plan.overrides)
@@ -129,7 +129,7 @@ def encode_study(config: RunConfig, plan: Plan, study: dict[str, Any], split: An
 def align_study(config: RunConfig, plan: Plan, encoded: dict[str, Any], study: dict[str, Any],
                 design_report: list[str]) -> Any:
     """Stage 4: one grid; the target encoder may keep or drop rows, never invent them."""
-    from .align import align, flat_target_notes
+    from biocount.study.align import align, flat_target_notes
 
     aligned = align(encoded, target=plan.target, target_features=plan.target_features, grid=config.grid)
     points = study[plan.target].obs[["series", "time"]]
@@ -139,7 +139,7 @@ def align_study(config: RunConfig, plan: Plan, encoded: dict[str, Any], study: d
         raise PluginError(f"the encoder of target modality '{plan.target}' invented series or time points "
                           f"({', '.join(map(str, unknown[:3])) or 'times'}); it may only keep or drop rows")
     aligned.report[:0] = design_report
-    from .defaults import TARGET
+    from biocount.defaults import TARGET
 
     if config.target is None and len(plan.names) > 1 and plan.target != TARGET:  # chosen, not asked for: say so
         aligned.report.insert(0, f"target: {plan.target} (no '{TARGET}' among --modalities {','.join(plan.names)}, "
@@ -157,8 +157,8 @@ def backtest(config: RunConfig, plan: Plan, aligned: Any, grid_split: Any, log, 
     (``ensembles``: default ``config.ensemble``, else the headline stack)."""
     from threadpoolctl import threadpool_limits
 
-    from .backtest import run_backtest
-    from .candidates import ablations, many_local_fits, views_of
+    from biocount.evaluation.backtest import run_backtest
+    from biocount.evaluation.candidates import ablations, many_local_fits, views_of
 
     inputs = [n for n in plan.names if n != plan.target]
     for line in many_local_fits(plan.forecasters, aligned):  # before the wait, not after it
@@ -181,7 +181,7 @@ def backtest(config: RunConfig, plan: Plan, aligned: Any, grid_split: Any, log, 
 def explain(config: RunConfig, plan: Plan, bt: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """Stage 6: permutation importance of each input modality for every model that uses inputs, and
     integrated-gradient attributions (feature x lookback step) for those that can be differentiated."""
-    from .importance import attributions, permutation
+    from biocount.evaluation.importance import attributions, permutation
 
     users = {n: p.capabilities for n, p in plan.forecasters.items()
              if p.capabilities.uses_inputs and p.ablation_of is None and n in bt.fitted}

@@ -21,9 +21,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .align import Aligned
-from .errors import BiocountInputError
-from .specs import Capabilities
+from biocount.errors import BiocountInputError
+from biocount.host.specs import Capabilities
+from biocount.study.align import Aligned
 
 __all__ = ["Capabilities", "Counts", "Forecast", "ForecastTask", "Forecaster", "present_origins"]
 

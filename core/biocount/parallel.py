@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from typing import Any
 
-from .errors import BiocountError, BiocountInputError
+from biocount.errors import BiocountError, BiocountInputError
 
 _CLIENT: ContextVar[Any] = ContextVar("biocount_dask_client", default=None)
 # Chunks of series, not one task per tiny series (Dask costs ~1 ms per task), yet enough per worker that

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .candidates import PlannedForecaster
-from .config import SHARED_OPTIONS, RunConfig
-from .errors import BiocountInputError
+from biocount.config import SHARED_OPTIONS, RunConfig
+from biocount.errors import BiocountInputError
+from biocount.evaluation.candidates import PlannedForecaster
 
 
 @dataclass
@@ -28,7 +28,7 @@ class Plan:
 
 def resolve(config: RunConfig, host: Any) -> Plan:
     """Stage 0: check the host and the options, build every forecaster (fails fast, before reading)."""
-    from .ddp import launched
+    from biocount.ddp import launched
 
     host.raise_for_registry()
     host.raise_for_strict()
@@ -46,7 +46,7 @@ def resolve(config: RunConfig, host: Any) -> Plan:
     forecasters = _build_forecasters(config, host, threads["threads"])
     origins = None
     if config.origins is not None:
-        from .split import read_origins
+        from biocount.study.split import read_origins
 
         origins = read_origins(config.origins, series_key=config.series_key)
     baselines = [b for b in config.baselines if b in forecasters]

@@ -1,5 +1,5 @@
 """What a run returns and writes: :class:`RunResult`, run.json's contents (:func:`run_info`) and the
-folder (:func:`write`, atomic through :mod:`biocount.output`)."""
+folder (:func:`write`, atomic through :mod:`biocount.io.output`)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
-from ._version import PLUGIN_API, __version__
-from .config import RunConfig
+from biocount._version import PLUGIN_API, __version__
+from biocount.config import RunConfig
 
 if TYPE_CHECKING:
-    from .plan import Plan
+    from biocount.plan import Plan
 
 
 @dataclass
@@ -32,9 +32,9 @@ class RunResult:
     fitted: dict[str, Any] = field(default_factory=dict)
     backtest: Any = None
     observed: pd.DataFrame | None = None
-    scores: pd.DataFrame | None = None  # scores.csv: hub-grade probabilistic scores (biocount.scoring)
+    scores: pd.DataFrame | None = None  # scores.csv: hub-grade probabilistic scores (biocount.evaluation.scoring)
     encoded: pd.DataFrame | None = None  # forecasts_encoded.csv: forecasts on the encoder's scale, where
-    # forecasts.csv is in the data's units (biocount.units)
+    # forecasts.csv is in the data's units (biocount.evaluation.units)
     checkpoints: list[str] = field(default_factory=list)  # forecasters that declare Capabilities.checkpointable
     rank: int = 0  # under torchrun: this process's rank; only rank 0's result is complete and written
 
@@ -85,7 +85,7 @@ def run_info(config: RunConfig, plan: Plan, split: Any, encoded: dict[str, Any],
         "conformal_levels": config.levels, "threads": plan.threads,
         "headline": next((n for n in bt.weights), next(n for n in config.models if n in bt.forecasts)),
     }
-    from .verdict import verdict
+    from biocount.report.verdict import verdict
 
     level = min(config.levels, key=lambda lv: abs(lv - 0.8))
     info["verdict"] = verdict(bt, bt.comparison(), info["headline"], info["baselines"], level)
@@ -100,7 +100,7 @@ def run_info(config: RunConfig, plan: Plan, split: Any, encoded: dict[str, Any],
 def observed_frame(aligned: Any) -> pd.DataFrame:
     """Every observed target value on the grid, long form (observed.csv: the history the report plots), in
     the data's units where the target's encoder declares them, as forecasts.csv."""
-    from .backtest import grid_in_units
+    from biocount.evaluation.backtest import grid_in_units
 
     s, t, f = np.nonzero(~np.isnan(aligned.y))
     y = aligned.y if aligned.units is None else grid_in_units(aligned)
@@ -163,8 +163,8 @@ def _plugin_entry(planned: Any) -> dict[str, Any]:
 
 def write(result: RunResult, out: str | Path | None = None, *, overwrite: bool | None = None) -> Path:
     """Write metrics.csv, forecasts.csv, observed.csv, run.json and the LSTM checkpoint to ``out``, atomically
-    (:mod:`biocount.output`: nothing is lost, --overwrite replaces only biocount's own folders)."""
-    from .output import write_folder
+    (:mod:`biocount.io.output`: nothing is lost, --overwrite replaces only biocount's own folders)."""
+    from biocount.io.output import write_folder
 
     out = Path(out or result.config.out)
     overwrite = result.config.overwrite if overwrite is None else overwrite
@@ -183,7 +183,7 @@ def write(result: RunResult, out: str | Path | None = None, *, overwrite: bool |
         info = dict(result.info)
         info["timings_s"] = dict(info["timings_s"])
         (tmp / "run.json").write_text(json.dumps(info, indent=2, default=_json_default))
-        from .report import build
+        from biocount.report.html import build
 
         try:  # report.html, from the files above only; a report that fails must not cost the results
             build(tmp)

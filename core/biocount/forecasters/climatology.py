@@ -3,7 +3,7 @@
 The baseline ecological and epidemic forecasting hubs score against beside persistence. For a target
 time tau = origin time + horizon, the forecast distribution is the series' own observations up to the
 origin at the same phase of the cycle (times tau - k * period, k >= 1, within half a grid step); its
-mean is the forecast and its empirical quantiles (at :data:`biocount.scores.QUANTILES`) the native
+mean is the forecast and its empirical quantiles (at :data:`biocount.evaluation.scores.QUANTILES`) the native
 predictive distribution. With no ``period``, or fewer than ``min_values`` same-phase observations so
 far, it is every observation up to the origin (the running mean: climatology without a cycle).
 Only data up to the origin is read, so it passes the truncation test by construction.
@@ -15,10 +15,9 @@ import warnings
 
 import numpy as np
 
+from biocount.evaluation.scores import QUANTILES
 from biocount.forecast import Forecast, ForecastTask
-from biocount.scores import QUANTILES
-
-from .climatology_options import ClimatologyOptions
+from biocount.forecasters.climatology_options import ClimatologyOptions
 
 CELLS = 4_000_000  # values held at once per block of origins (32 MB of float64)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from biocount.forecast import Forecast, ForecastTask
-from biocount.specs import NoOptions
+from biocount.host.specs import NoOptions
 
 
 class NaiveForecaster:

@@ -58,7 +58,7 @@ def load(cls: type, path: str | Path, *, device: str = "auto") -> Any:
     except BiocountInputError:
         raise
     except Exception as exc:  # options that do not validate, a missing entry, weights of another shape
-        from biocount.registry import first_error
+        from biocount.host.registry import first_error
 
         why = first_error(exc) if hasattr(exc, "errors") else f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
         raise BiocountInputError(f"{path}: a damaged or edited biocount checkpoint ({why}); retrain and save "

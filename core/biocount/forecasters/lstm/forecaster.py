@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from biocount.align import modality_of
 from biocount.errors import BiocountInputError
 from biocount.forecast import Forecast, ForecastTask
+from biocount.study.align import modality_of
 
 from . import checkpoint, training
 from .likelihood import COUNT, Dispersion, count_distribution, mse, normal_quantiles, read_head, training_loss

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from biocount.align import Aligned
+from biocount.study.align import Aligned
 
 GAP_CAP = 1e3  # a modality never seen so far counts as this long ago
 WINDOW_SD_FLOOR = 0.25  # per-window spread floor, in units of the feature's training sd (a flat window

@@ -1,0 +1,1 @@
+"""The plugin host: hooks, specs, the data contract, the registry, plugin loading, the plugin test kit, scaffolding."""

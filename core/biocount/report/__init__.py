@@ -1,0 +1,1 @@
+"""What a reader sees: report.html (``html``), the three-line verdict, the hubverse export."""
