@@ -22,7 +22,7 @@ def forecast_df(data: AnnData | MuData, *, key: str = "forecast", mod: str | Non
     Parameters
     ----------
     data
-        The object :func:`biocount.api.tl.forecast` wrote into.
+        The object :func:`biocount.tl.forecast` wrote into.
     key
         Its ``key_added``.
     mod

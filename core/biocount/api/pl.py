@@ -54,7 +54,7 @@ def forecast(data: AnnData | MuData, *, features: list[str], key: str = "forecas
     Parameters
     ----------
     data
-        The object :func:`biocount.api.tl.forecast` wrote into.
+        The object :func:`biocount.tl.forecast` wrote into.
     features
         Target features to draw, one panel each.
     key
@@ -117,12 +117,12 @@ def forecast(data: AnnData | MuData, *, features: list[str], key: str = "forecas
 def compare(data: AnnData | MuData, *, keys: list[str], metric: str = "mse", mod: str | None = None, ax: Any = None,
             show: bool | None = None, return_fig: bool = False) -> Any:
     """Bars of one metric per stored forecast, marked * (p < 0.05) / ** (p < 0.01) by the DM test
-    against the reference key (see :func:`biocount.api.tl.compare`).
+    against the reference key (see :func:`biocount.tl.compare`).
 
     Parameters
     ----------
     data, keys, mod
-        As for :func:`biocount.api.tl.compare`.
+        As for :func:`biocount.tl.compare`.
     metric
         A column of the comparison: mse, rmse, mae, r2, mase, smape, coverage_80, crps, ...
     ax, show, return_fig
@@ -156,7 +156,7 @@ def compare(data: AnnData | MuData, *, keys: list[str], metric: str = "mse", mod
 def importance(data: AnnData | MuData, *, key: str = "forecast", mod: str | None = None,
                by: str = "modality", top: int = 15, ax: Any = None, show: bool | None = None,
                return_fig: bool = False) -> Any:
-    """Plot what drove a forecast (see :func:`biocount.api.tl.importance`).
+    """Plot what drove a forecast (see :func:`biocount.tl.importance`).
 
     ``by="modality"``: horizontal bars of each input modality's permutation importance with its range over
     shuffles; ``"feature"``: the ``top`` input features by share of |attribution|; ``"step"``: share of
@@ -165,7 +165,7 @@ def importance(data: AnnData | MuData, *, key: str = "forecast", mod: str | None
     Parameters
     ----------
     data, key, mod, by
-        As for :func:`biocount.api.tl.importance`.
+        As for :func:`biocount.tl.importance`.
     top
         Features shown with ``by="feature"``.
     ax, show, return_fig

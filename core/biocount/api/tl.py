@@ -78,7 +78,7 @@ def forecast(
     Parameters
     ----------
     data
-        One row per series x time for the target (e.g. from :func:`biocount.api.pp.timecourse`); a MuData may
+        One row per series x time for the target (e.g. from :func:`biocount.pp.timecourse`); a MuData may
         hold single-cell input modalities. Works in place unless ``copy=True``.
     method
         ``"lstm"``, ``"arima"``, ``"naive"``, any installed forecaster, or ``"ensemble:mean"``,
