@@ -6,12 +6,13 @@ import importlib
 import sys
 
 BENCHMARKS = {
-    "training": "LSTM training step: biocount vs bare torch, windows/s",
+    "training": "LSTM training step: biocount's default vs bare torch doing the same arithmetic",
     "cells": "standard vs peephole cell, forward + backward",
     "seed": "the seed document's Keras model vs biocount's seed preset",
     "arima": "rolling-origin ARIMA: state extension vs refitting; n_jobs 1 vs 2",
     "baseline": "the ARIMA baseline vs auto-ARIMA re-selected at every origin, on shared real tables",
     "arima_search": "ARIMA order search with vs without Hannan–Rissanen pre-selection: MSE and core-seconds",
+    "arima_estimator": "ARIMA's estimator (concentrated variance, warm starts) vs statsmodels' plain fit, whole suite",
     "e2e": "biocount run on the demo: time and memory per stage; CLI start-up",
     "threads": "the thread policy: LSTM fit with 1 thread vs all cores, unloaded and under a 2-process load",
     "scale": "pseudobulk of 1,000,000 cells x 2,000 genes, in memory and backed",

@@ -50,7 +50,11 @@ def test_arima_rolling_origins_match_statsmodels_refit_free(order, missing):
             y = data.y[s, :, f]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                params = ARIMA(y[: train_end + 1], order=order, trend=trend).fit().params
+                # statsmodels' estimates with the variance concentrated out, then appended (what biocount
+                # fits; that they match the plain fit's optimum is tested below)
+                model = ARIMA(y[: train_end + 1], order=order, trend=trend, concentrate_scale=True)
+                params = model.fit().params
+                params = np.r_[params, model.filter(params).scale]
                 for i, (ss, t) in enumerate(orig):
                     if ss != s:
                         continue
@@ -60,6 +64,41 @@ def test_arima_rolling_origins_match_statsmodels_refit_free(order, missing):
                     np.testing.assert_allclose(fc.mean[i, :, f], expected, atol=1e-6)
                     lo = direct.get_forecast(H).conf_int(alpha=0.05)[:, 0]
                     np.testing.assert_allclose(fc.quantiles[0.025][i, :, f], lo, atol=1e-6)
+
+
+def test_arima_estimates_reach_the_plain_statsmodels_optimum_cold_and_warm_started():
+    """biocount's estimator (variance concentrated out, warm-started from the previous selection on a
+    re-selection) reaches the optimum of statsmodels' plain ``ARIMA.fit``: the same AICc and parameters
+    within optimiser tolerance, a likelihood at least as high; a previous fit whose AR part is not
+    stationary is not used as a start."""
+    from statsmodels.tsa.arima.model import ARIMA
+
+    from biocount_arima.forecaster import SeriesFit, _estimate, _start
+
+    rng = np.random.default_rng(3)
+    e, y = rng.normal(size=121), np.zeros(121)
+    for t in range(1, 121):
+        y[t] = 0.5 + 0.6 * y[t - 1] + e[t] + 0.3 * e[t - 1]
+    for order, trend in (((1, 0, 1), "c"), ((2, 0, 0), "c"), ((0, 1, 1), "n"), ((0, 1, 0), "n")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            plain = ARIMA(y[:100], order=order, trend=trend).fit()
+            aicc, params, names = _estimate(y[:100], order, trend, None)
+            previous = SeriesFit(80, order, trend, _estimate(y[:81], order, trend, None)[1], names=names)
+            warm = _estimate(y[:100], order, trend, previous)
+            mine = ARIMA(y[:100], order=order, trend=trend).loglike(params)
+        assert names == tuple(plain.model.param_names)
+        assert aicc == pytest.approx(plain.aicc, abs=1e-3)
+        assert mine >= plain.llf - 1e-6
+        np.testing.assert_allclose(params, plain.params, atol=5e-3)
+        assert warm[0] == pytest.approx(aicc, abs=1e-3)
+        np.testing.assert_allclose(warm[1], params, atol=5e-3)
+    model = ARIMA(y[:100], order=(1, 0, 0), trend="c", concentrate_scale=True)
+    explosive = SeriesFit(80, (1, 0, 0), "c", np.array([0.0, 1.2, 1.0]), names=("const", "ar.L1", "sigma2"))
+    assert _start(model, explosive) is None
+    grown = ARIMA(y[:100], order=(2, 0, 0), trend="c", concentrate_scale=True)
+    stable = SeriesFit(80, (1, 0, 0), "c", np.array([0.4, 0.6, 1.0]), names=("const", "ar.L1", "sigma2"))
+    np.testing.assert_array_equal(_start(grown, stable), [0.4, 0.6, 0.0])  # the new lag starts at zero
 
 
 def test_arima_chooses_orders_by_aicc_on_training_data_and_falls_back():
