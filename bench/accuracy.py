@@ -37,6 +37,8 @@ BASELINES = ("arima", "naive", "climatology")
 HEADLINE = ("**the headline `ensemble:stack` of `biocount run`**: every forecaster and the LSTM's modality-subset views "
             "(`lstm(target)`, ...), stacked per horizon with shrinkage chosen by cross-validation over validation "
             "origins, falling back to a baseline where it is significantly worse on held-out validation origins")
+HEADLINE_REFITS = ("the headline of `biocount run --ablate-modalities`: the same rule, with the LSTMs refitted on "
+                   "each subset of the input modalities (`lstm[target]`, ...) as members too")
 
 
 @dataclass
@@ -88,7 +90,7 @@ def _val_mse(pred: np.ndarray, y: np.ndarray) -> float:
 
 def candidates(bt) -> dict[str, tuple[np.ndarray, str]]:
     """name -> (test forecast, how it was made) for every candidate headline."""
-    from biocount.evaluation.ensemble import _columns, combine, ensemble, guarded, simplex_least_squares
+    from biocount.evaluation.ensemble import _columns, combine, ensemble, simplex_least_squares
 
     f = {n: (fc["val"].mean, fc["test"].mean) for n, fc in bt.forecasts.items()
          if "[" not in n and not n.startswith("ensemble:")}
@@ -116,13 +118,25 @@ def candidates(bt) -> dict[str, tuple[np.ndarray, str]]:
     # the headline of `biocount run`: every forecaster and the LSTM's modality-subset views, stacked per
     # horizon with cross-validated shrinkage, guarded against the baselines on validation
     everyone = members + views
-    guard = {i: m for i, m in enumerate(everyone) if m in BASELINES}
-    try:
-        w, _ = guarded("stack", [f[m][0] for m in everyone], bt.y_val, per="horizon", baselines=guard)
-        out["headline"] = (combine([f[m][1] for m in everyone], w, "horizon"), HEADLINE)
-    except Exception as exc:
-        out["headline"] = (f["lstm"][1], f"the LSTM (no ensemble: {exc})")
+    out["headline"] = _headline(f, everyone, bt, HEADLINE)
+    # `biocount run --ablate-modalities`: the same rule, the refits lstm[...] members too (tasks without
+    # input modalities have none: the same forecast as the headline)
+    refits = {n: (fc["val"].mean, fc["test"].mean) for n, fc in bt.forecasts.items() if "[" in n}
+    out["headline+refits"] = _headline(f | refits, everyone + list(refits), bt, HEADLINE_REFITS) if refits \
+        else out["headline"]
     return out
+
+
+def _headline(f: dict[str, tuple[np.ndarray, np.ndarray]], names: list[str], bt, how: str) -> tuple[np.ndarray, str]:
+    """The headline rule over ``names``: a guarded per-horizon stack (the LSTM alone where none can be fitted)."""
+    from biocount.evaluation.ensemble import combine, guarded
+
+    guard = {i: m for i, m in enumerate(names) if m in BASELINES}
+    try:
+        w, _ = guarded("stack", [f[m][0] for m in names], bt.y_val, per="horizon", baselines=guard)
+        return combine([f[m][1] for m in names], w, "horizon"), how
+    except Exception as exc:
+        return f["lstm"][1], f"the LSTM (no ensemble: {exc})"
 
 
 def score_run(result, wall: float) -> dict[str, Any]:
@@ -151,6 +165,7 @@ def score_run(result, wall: float) -> dict[str, Any]:
                         "dm_full_stat": float(row["dm_full_stat"]), "dm_full_p": float(row["dm_full_p"])}
     lstm = result.info["forecasters"].get("lstm", {})
     return {"cells": rows, "pairs": pairs, "headline_checks": headline_checks(bt, preds["headline"][0]),
+            "refits_checks": headline_checks(bt, preds["headline+refits"][0]),
             "wall_s": wall, "best_epoch": lstm.get("best_epoch"),
             "fit_s": {n: sum(v.get("timings_s", {}).values()) for n, v in result.info["forecasters"].items()},
             "scored": result.info["scored"]["test"]}
@@ -282,17 +297,20 @@ def _goals(summary: list[dict[str, Any]], ranks: dict[str, float], results: dict
     best_rank = min(ranks, key=ranks.get)
     pairs = [f"{task}: {k} {v['mse']:.3g} vs full {v['full_mse']:.3g} (DM p {v['p']:.2g})"
              for task, res in results.items() for k, v in res["pairs"].items()]
-    checks = []
-    for task, res in results.items():
-        for k, cells in res.get("checks", {}).items():
-            sig = [i + 1 for i, c in enumerate(cells) if c["sig_worse"]]
-            checks.append(f"{task}: headline {k}: " + ", ".join(
-                f"h={i + 1} {c['mse']:.3g} vs {c['other_mse']:.3g} (p {c['p']:.2g})" for i, c in enumerate(cells))
-                + (f" — significantly worse at h = {', '.join(map(str, sig))}" if sig else ""))
-    worse = [c for c in checks if "significantly worse" in c]
-    own = ["The headline against its own parts (DM per horizon, median p over seeds; 'significantly worse' = "
-           f"p < 0.05 with a higher MSE in most seeds): {len(worse)} of {len(checks)} comparisons significantly "
-           "worse.", "", *[f"- {c}" for c in checks], ""]
+    own = []
+    for key, which in (("checks", "The headline"), ("refits_checks", "The headline of `--ablate-modalities` "
+                                                                      "(`headline+refits`)")):
+        checks = []
+        for task, res in results.items():
+            for k, cells in res.get(key, {}).items():
+                sig = [i + 1 for i, c in enumerate(cells) if c["sig_worse"]]
+                checks.append(f"{task}: headline {k}: " + ", ".join(
+                    f"h={i + 1} {c['mse']:.3g} vs {c['other_mse']:.3g} (p {c['p']:.2g})" for i, c in enumerate(cells))
+                    + (f" — significantly worse at h = {', '.join(map(str, sig))}" if sig else ""))
+        worse = [c for c in checks if "significantly worse" in c]
+        own += [f"{which} against its own parts (DM per horizon, median p over seeds; 'significantly worse' = "
+                f"p < 0.05 with a higher MSE in most seeds): {len(worse)} of {len(checks)} comparisons "
+                "significantly worse.", "", *[f"- {c}" for c in checks], ""]
     return own + ["Goals for the headline (`headline`):", "",
             f"- MSE <= the best baseline in {head['<= best baseline']} of task x horizon cells (goal 90 %);",
             f"- significantly better (DM p < 0.05 in most seeds) in {head['win']} of {head['cells']} cells "
@@ -382,13 +400,8 @@ def main(argv: list[str] | None = None) -> None:
                                 "stat": statistics.median(r["pairs"][k]["dm_full_stat"] for r in runs),
                                 "p": statistics.median(r["pairs"][k]["dm_full_p"] for r in runs)}
                             for k in runs[0]["pairs"]}
-            res["checks"] = {k: [{"mse": statistics.fmean(r["headline_checks"][k][h]["mse"] for r in runs),
-                                  "other_mse": statistics.fmean(r["headline_checks"][k][h]["other_mse"] for r in runs),
-                                  "p": _median_finite([r["headline_checks"][k][h]["p"] for r in runs]),
-                                  "sig_worse": sum(r["headline_checks"][k][h]["p"] < 0.05
-                                                   and r["headline_checks"][k][h]["stat"] > 0 for r in runs) > len(runs) / 2}
-                                 for h in range(task.horizon)]
-                             for k in runs[0]["headline_checks"]}
+            res["checks"], res["refits_checks"] = (_checks(runs, key, task.horizon)
+                                                   for key in ("headline_checks", "refits_checks"))
             results[task.name] = res
             print(f"{task.name}: {res['wall']:.1f} s/seed  " + "  ".join(
                 f"{n}@{h}={a['mse']:.4g}" for (n, h), a in res["agg"].items() if h == 1))
@@ -398,7 +411,7 @@ def main(argv: list[str] | None = None) -> None:
            "stack/pooled": "convex weights of lstm, arima, naive minimising validation MSE (CV-shrunk), pooled",
            "stack3/horizon": "the previous headline: simplex stack of lstm, arima, naive per horizon, unshrunk",
            "select/horizon": "per horizon, the one of lstm, arima, naive with the lowest validation MSE",
-           "headline": HEADLINE}
+           "headline": HEADLINE, "headline+refits": HEADLINE_REFITS}
     text = document(results, args, wall, how)
     summary, _ = verdicts(results)
     from bench.common import table
@@ -411,6 +424,16 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_doc:
         DOC.write_text(text)
         print(f"wrote {DOC}")
+
+
+def _checks(runs: list[dict[str, Any]], key: str, horizon: int) -> dict[str, list[dict[str, Any]]]:
+    """One headline's checks against its own parts, over seeds: mean MSEs, median p, significantly worse."""
+    return {k: [{"mse": statistics.fmean(r[key][k][h]["mse"] for r in runs),
+                 "other_mse": statistics.fmean(r[key][k][h]["other_mse"] for r in runs),
+                 "p": _median_finite([r[key][k][h]["p"] for r in runs]),
+                 "sig_worse": sum(r[key][k][h]["p"] < 0.05 and r[key][k][h]["stat"] > 0 for r in runs) > len(runs) / 2}
+                for h in range(horizon)]
+            for k in runs[0][key]}
 
 
 def _median_finite(values: list[float]) -> float:

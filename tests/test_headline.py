@@ -96,6 +96,17 @@ def test_shrinkage_is_chosen_by_cross_validation_over_origins():
     assert len(folds) == 5 and all(f.sum() == 8 for f in folds)
 
 
+def _scrambled_after_validation(modalities, bt):
+    """The demo with every protein value after the last validation point permuted and shifted."""
+    cut = float(bt.data.times[int(bt.split.val_end.max())])
+    data = {k: v.copy() for k, v in modalities.items()}
+    later = (data["protein"].obs["time"] > cut).to_numpy()
+    X = np.asarray(data["protein"].X, dtype=float)
+    X[later] = np.random.default_rng(0).permutation(X[later]) * 2 + 5
+    data["protein"].X = X
+    return data
+
+
 def test_modality_views_are_candidates_scored_on_identical_origins_chosen_without_test_points(demo_modalities):
     """The LSTM on the target alone is a view of the one fitted network: scored on the same origins and
     points as every forecaster, a member of the headline, and its choice never reads test points."""
@@ -113,13 +124,32 @@ def test_modality_views_are_candidates_scored_on_identical_origins_chosen_withou
     sets = first.info["modality_sets"]
     assert [r["modality"] for r in sets] == ["rna"] and len(sets[0]["horizons"]) == 2
     # scramble every target value after the last validation point: weights and choices are bit-identical
-    cut = float(bt.data.times[int(bt.split.val_end.max())])
-    data = {k: v.copy() for k, v in demo_modalities.items()}
-    later = (data["protein"].obs["time"] > cut).to_numpy()
-    X = np.asarray(data["protein"].X, dtype=float)
-    X[later] = np.random.default_rng(0).permutation(X[later]) * 2 + 5
-    data["protein"].X = X
-    second = run(config, data=data)
+    second = run(config, data=_scrambled_after_validation(demo_modalities, bt))
+    assert second.info["ensembles"] == first.info["ensembles"]
+    assert second.info["modality_sets"] == first.info["modality_sets"]
+    assert not np.allclose(np.nan_to_num(second.backtest.y_test), np.nan_to_num(bt.y_test))
+
+
+def test_ablation_refits_are_members_scored_on_identical_origins_chosen_without_test_points(demo_modalities):
+    """--ablate-modalities: the LSTM refitted on the target alone joins the headline beside the full model and
+    its view; all three are scored on the same origins and points, the refit's weight counts as reading only
+    the target, and scrambling every test point leaves weights and modality sets bit-identical."""
+    config = validated({"modalities": ["rna", "protein"], "models": ["lstm", "naive"], "horizon": 2, "quiet": True,
+                        "ablate_modalities": True,
+                        "options": {"lstm": {"epochs": 8, "members": 1, "hidden": 8, "lookback": 4},
+                                    "rna": {"n_top_genes": 8}}})
+    first = run(config, data=demo_modalities)
+    bt = first.backtest
+    assert set(bt.forecasts) == {"lstm", "lstm(protein)", "lstm[protein]", "naive", "ensemble:stack"}
+    w = first.info["ensembles"]["ensemble:stack"]
+    assert w["members"] == ["lstm(protein)", "lstm", "naive", "lstm[protein]"]
+    assert bt.reference == {"lstm[protein]": "lstm"}  # still DM-tested against the full model
+    m = first.metrics[first.metrics["scope"] == "overall"].set_index("forecaster")
+    assert m.loc["lstm[protein]", "n"] == m.loc["lstm", "n"] == m.loc["naive", "n"]
+    for h, cell in enumerate(first.info["modality_sets"][0]["horizons"]):  # rna's share: the full LSTM only
+        weights = dict(zip(w["members"], np.asarray(w["weights"])[h], strict=True))
+        assert cell["headline_weight"] == round(weights["lstm"], 3)
+    second = run(config, data=_scrambled_after_validation(demo_modalities, bt))
     assert second.info["ensembles"] == first.info["ensembles"]
     assert second.info["modality_sets"] == first.info["modality_sets"]
     assert not np.allclose(np.nan_to_num(second.backtest.y_test), np.nan_to_num(bt.y_test))

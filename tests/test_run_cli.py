@@ -170,7 +170,7 @@ def test_ensembles_intervals_and_ablations_end_to_end(tmp_path, fast_config):
     info = json.loads((out / "run.json").read_text())
     w = info["ensembles"]["ensemble:stack"]
     assert w["per"] == "pooled" and abs(sum(w["weights"]) - 1) < 1e-9 and min(w["weights"]) >= 0
-    assert w["members"] == ["lstm(protein)", "lstm", "arima", "naive", "climatology"]  # models and views, not the refits
+    assert w["members"] == ["lstm(protein)", "lstm", "arima", "naive", "climatology", "lstm[protein]"]  # and the refit
 
 
 @pytest.mark.parametrize(("args", "needle"), [

@@ -271,7 +271,9 @@ class Backtest:
         for base in dict.fromkeys(v.model for v in self.views.values()):
             mine = {label: v for label, v in self.views.items() if v.model == base}
             inputs = list(dict.fromkeys(m for v in mine.values() for m in v.drops))
-            reads = {base: set(inputs)} | {label: set(v.reads) for label, v in mine.items()}
+            reads = {base: set(inputs)} | {label: set(v.reads) for label, v in mine.items()} \
+                | {label: set(self.tasks[label].data.inputs) for label, full in self.reference.items()
+                   if full == base and label in self.tasks}  # a refit reads the modalities it was fitted on
             for m in inputs:
                 without = next((label for label, v in mine.items() if v.drops == (m,)), None)
                 if without is None:
@@ -365,10 +367,11 @@ def run_backtest(data: Aligned, split: GridSplit, forecasters: dict[str, Planned
     if not forecasts:
         raise PluginError("every forecaster failed: " + "; ".join(failed.values()))
     y_val = targets(data, val, horizon, split.val_end)
-    # every forecaster and its views; not the --ablate-modalities refits (an analysis that must not change
-    # the headline: asking for it answers "does this modality help", it does not add candidates)
+    # every forecaster, its views and the --ablate-modalities refits: a network trained without a modality is
+    # not the full one with it switched off, and where an input only adds noise the refit is the better
+    # member (the accuracy suite, docs/model.md); the weights still come from validation points only
     reference = {n: p.ablation_of for n, p in forecasters.items() if p.ablation_of is not None}
-    members = [m for m in forecasts if m not in reference]
+    members = list(forecasts)
     weights, notes = _ensembles(forecasts, members, y_val, ensembles or [], ensemble_per, baselines or [], strict)
     return Backtest(data, split, horizon, val, test, y_val, targets(data, test, horizon), forecasts, fitted, failed,
                     levels=levels or [0.8, 0.95], weights=weights, reference=reference, tasks=tasks,
