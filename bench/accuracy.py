@@ -200,21 +200,23 @@ def _dm_by_h(bt, a: np.ndarray, b: np.ndarray) -> list[dict[str, float]]:
     return cells
 
 
+def task_data(task: Task, tmp: Path) -> tuple[list[str], dict[str, Any]]:
+    """The task's --data paths (a simulator's study written to ``tmp`` once) and the options it implies."""
+    if not task.source.startswith("sim:"):
+        return ([] if task.source == "demo" else [str(DATA / p) for p in task.source.split("+")]), {}
+    from biocount import datasets
+
+    frame = getattr(datasets, task.source[4:])(seed=0)  # the study is fixed; the seed varies the models
+    path = tmp / f"{task.source[4:]}.csv"
+    if not path.exists():
+        frame.to_csv(path, index=False)
+    return [str(path)], {"test_series": frame.attrs["test_series"]}
+
+
 def run_task(task: Task, seed: int, tmp: Path, host, lstm: dict[str, Any]) -> dict[str, Any]:
     from biocount.engine import run, validated
 
-    if task.source.startswith("sim:"):
-        from biocount import datasets
-
-        frame = getattr(datasets, task.source[4:])(seed=0)  # the study is fixed; the seed varies the models
-        path = tmp / f"{task.source[4:]}.csv"
-        if not path.exists():
-            frame.to_csv(path, index=False)
-        data = [str(path)]
-        extra = {"test_series": frame.attrs["test_series"]}
-    else:
-        data = [] if task.source == "demo" else [str(DATA / p) for p in task.source.split("+")]
-        extra = {}
+    data, extra = task_data(task, tmp)
     names = [m.split("=")[0] for m in task.modalities]
     target = task.options.get("target", "protein" if "protein" in names else names[0]).split(":")[0]
     inputs = [n for n in names if n != target]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.accuracy import DATA, TASKS
+from bench.accuracy import DATA, TASKS, task_data
 from bench.common import report
 
 
@@ -26,14 +26,7 @@ def _plain(part, order, trend, previous):
 def _run(task, tmp: Path, host) -> tuple[list[float], float]:
     from biocount.engine import run, validated
 
-    extra, data = {}, [] if task.source == "demo" else [str(DATA / p) for p in task.source.split("+")]
-    if task.source.startswith("sim:"):
-        from biocount import datasets
-
-        frame = getattr(datasets, task.source[4:])(seed=0)
-        data = [str(tmp / f"{task.source[4:]}.csv")]
-        frame.to_csv(data[0], index=False)
-        extra = {"test_series": frame.attrs["test_series"]}
+    data, extra = task_data(task, tmp)
     config = validated({"data": data, "modalities": task.modalities, "horizon": task.horizon, "seed": 0,
                         "models": ["arima"], "quiet": True, "jobs": 1, "ensemble": "none", **task.options, **extra})
     clock = time.process_time()

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from biocount.errors import BiocountInputError, PluginError
-from biocount.evaluation.candidates import PlannedForecaster, View
+from biocount.evaluation.candidates import PlannedForecaster, View, block_of
 from biocount.evaluation.ensemble import combine, guarded
 from biocount.evaluation.intervals import conformal, interval_scores, pct, quantile_scores
 from biocount.evaluation.metrics import METRICS, bh, dm_test, loss_by_unit, naive_scale, point_metrics
@@ -272,7 +272,7 @@ class Backtest:
             mine = {label: v for label, v in self.views.items() if v.model == base}
             inputs = list(dict.fromkeys(m for v in mine.values() for m in v.drops))
             reads = {base: set(inputs)} | {label: set(v.reads) for label, v in mine.items()} \
-                | {label: set(self.tasks[label].data.inputs) for label, full in self.reference.items()
+                | {label: _modalities_read(self.tasks[label].data, inputs) for label, full in self.reference.items()
                    if full == base and label in self.tasks}  # a refit reads the modalities it was fitted on
             for m in inputs:
                 without = next((label for label, v in mine.items() if v.drops == (m,)), None)
@@ -343,6 +343,11 @@ class Backtest:
                 frame[f"{name}_lower_{pct(level)}"] = (lo if units is None else to_data(lo, units)).reshape(-1)
                 frame[f"{name}_upper_{pct(level)}"] = (up if units is None else to_data(up, units)).reshape(-1)
         return frame[frame["time"] <= self.data.times[-1]].reset_index(drop=True)
+
+
+def _modalities_read(data: Aligned, inputs: list[str]) -> set[str]:
+    """The input modalities a refit's restricted study still holds, as sequences or static covariates."""
+    return {block_of(b, inputs) for b in [*data.inputs, *data.static_modalities()]}
 
 
 def run_backtest(data: Aligned, split: GridSplit, forecasters: dict[str, PlannedForecaster], *, horizon: int,
