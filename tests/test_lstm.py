@@ -216,6 +216,27 @@ def test_a_seed_ensemble_is_the_mean_of_its_members(demo_aligned):
     assert len(both.report()["best_epochs"]) == 2
 
 
+def test_members_trained_side_by_side_in_worker_processes_equal_those_trained_here(demo_aligned, monkeypatch):
+    """With n_jobs > 1 the members train at once in loky worker processes (a study this small only because the
+    threshold is lowered): the same weights, bit for bit, and the same forecasts."""
+    from biocount.forecasters.lstm import training
+
+    monkeypatch.setattr(training, "LOKY_MEMBERS_MIN_WINDOWS", 0)
+    task = make_task(demo_aligned)
+    origins = present_origins(demo_aligned, np.full(12, 22), np.full(12, 27))
+    here = LSTMForecaster(LSTMOptions(**{**FAST, "members": 3})).fit(task)
+    there = LSTMForecaster(LSTMOptions(**{**FAST, "members": 3, "n_jobs": 2})).fit(task)
+    assert (here.report()["members_on"], there.report()["members_on"]) == ("this process", "2 worker processes")
+    for a, b in zip(here.members, there.members, strict=True):
+        for name, tensor in a["model"].items():
+            assert torch.equal(tensor, b["model"][name]), name
+    np.testing.assert_array_equal(here.predict(task, origins).mean, there.predict(task, origins).mean)
+    assert here.report()["history"] == there.report()["history"]
+    monkeypatch.setattr(training, "LOKY_MEMBERS_MIN_WINDOWS", 10**9)  # below the threshold: here, one by one
+    assert LSTMForecaster(LSTMOptions(**{**FAST, "members": 2, "n_jobs": 2})).fit(task).report()["members_on"] \
+        == "this process"
+
+
 def test_window_normalisation_against_a_hand_computed_window(demo_aligned):
     """Per-window scaling: each window's target history is centred on its own mean and divided by its own
     sd (floored); targets use the same level and spread; the level and log spread ride along as inputs.

@@ -68,6 +68,18 @@ def test_biocount_report_rebuilds_the_same_page(demo_run, tmp_path):
     assert bad.exit_code == 2 and "not a biocount run folder (no run.json)" in bad.output
 
 
+def test_rendering_a_report_leaves_no_figure_open(demo_run):
+    """Every figure the page draws is closed once it is SVG: a notebook that writes reports run after run
+    does not pile up matplotlib figures (the PIT section used to open one it never drew on)."""
+    import matplotlib.pyplot as plt
+
+    from biocount.report.html import render
+
+    before = set(plt.get_fignums())
+    render(demo_run)
+    assert set(plt.get_fignums()) == before
+
+
 def test_a_failing_report_keeps_the_results(demo_run, tmp_path, monkeypatch, caplog):
     import biocount.report.html
 

@@ -55,7 +55,8 @@ class RunConfig(BaseModel):
     origins: Path | None = Field(default=None, description="CSV of (series, origin) to score exactly, for every "
                                                            "forecaster.")
     seed: int = Field(default=0, ge=0, le=2**32 - 1, description="Random seed: same seed, data and CPU, same numbers.")
-    jobs: int = Field(default=-1, ge=-1, description="Processes for per-series work (ARIMA), each on one thread; "
+    jobs: int = Field(default=-1, ge=-1, description="Processes for per-series work (ARIMA) and for the LSTM's "
+                                                     "seed-ensemble members on large studies, each on one thread; "
                                                      "-1: the cores available (same numbers as 1, sooner).")
     dask: str | None = Field(default=None, description="Run per-series work (ARIMA) on Dask: local, local:N (N worker "
                                                       "processes), auto ($DASK_SCHEDULER_ADDRESS, else local) or a "

@@ -14,6 +14,7 @@ import contextlib
 import os
 import re
 import uuid
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from typing import Any
@@ -96,7 +97,7 @@ def dask_cluster(spec: str | None, *, log: Callable[[str], None] = lambda msg: N
 def _workers(spec: str) -> int:
     """N of ``local:N`` (the cores available for plain ``local`` or ``auto``)."""
     if ":" not in spec:
-        return _cores()
+        return cores()
     text = spec.split(":", 1)[1]
     if not text.isdigit() or int(text) < 1:
         raise BiocountInputError(f"--dask {spec}: the number of workers must be a positive whole number, e.g. "
@@ -104,7 +105,8 @@ def _workers(spec: str) -> int:
     return int(text)
 
 
-def _cores() -> int:
+def cores() -> int:
+    """The cores this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
@@ -140,11 +142,17 @@ def map_series(fn: Callable[..., Any], jobs: Sequence[tuple], *, n_jobs: int = 1
     client = active_client()
     if client is not None and len(jobs) > 1:
         return _dask_map(client, fn, jobs, labels, shared)
-    workers = min(_cores() if n_jobs == -1 else n_jobs, len(jobs))
+    workers = min(cores() if n_jobs == -1 else n_jobs, len(jobs))
     if workers <= 1:
         return [fn(*shared, *job) for job in jobs]
     jobs = [(*shared, *job) for job in jobs]
     from joblib.externals.loky import get_reusable_executor
+
+    # loky restarts a worker whose memory grew by 300 MB since its first task, and warns of a "memory leak":
+    # a worker whose first task was an ARIMA series grows that much once, importing torch for an LSTM member.
+    # The restart is harmless (the result was returned; the new worker counts torch in from the start).
+    warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given to the executor",
+                            category=UserWarning)
 
     executor = get_reusable_executor(max_workers=workers, initializer=_exit_with_parent, initargs=(os.getpid(),),
                                      env=_BLAS_ONE)

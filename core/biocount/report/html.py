@@ -128,13 +128,18 @@ def _svg(fig: Any, caption: str) -> str:
     return f"<figure>{svg}<figcaption>{html.escape(caption)}</figcaption></figure>"
 
 
-def _figure(width: float = 7.0, height: float = 3.2):
+def _pyplot():
+    """pyplot on a headless backend (unless the caller chose one)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    return plt.subplots(figsize=(width, height))
+    return plt
+
+
+def _figure(width: float = 7.0, height: float = 3.2):
+    return _pyplot().subplots(figsize=(width, height))
 
 
 def _models(metrics: Any) -> list[str]:
@@ -380,13 +385,10 @@ def _pit_figure(pit: dict[str, list[int]]) -> str:
     """Small multiples: one PIT histogram per scored distribution, the uniform density dashed."""
     if not pit:
         return ""
-    import matplotlib.pyplot as plt
-
     names = list(pit)
     cols = min(4, len(names))
     nrows = -(-len(names) // cols)
-    _figure()
-    fig, axes = plt.subplots(nrows, cols, figsize=(2.4 * cols, 2.1 * nrows), squeeze=False, sharey=True)
+    fig, axes = _pyplot().subplots(nrows, cols, figsize=(2.4 * cols, 2.1 * nrows), squeeze=False, sharey=True)
     for ax, name in zip(axes.ravel(), names, strict=False):
         counts = np.asarray(pit[name], dtype=float)
         dens = counts / max(counts.sum(), 1) * counts.size

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 #: The seed document's Keras reference: LSTM(50) -> Dense, adam, mean squared error, 100 epochs,
 #: batch 32, raw covariates concatenated, no early stopping, no regularisation.
@@ -75,9 +75,21 @@ class LSTMOptions(BaseModel):
     bf16: bool = Field(default=False, description="bf16 autocast, on CUDA only (off: slower than fp32 on an H200 for this model size, issue 15).")
     seed: int | None = Field(default=None, description="Random seed; None: the run's seed.")
     quiet: bool = Field(default=False, description="No progress bar.")
+    n_jobs: int = Field(default=1, ge=-1, description="Processes the seed-ensemble members train in side by side "
+                                                      "(loky, one thread each; -1: the cores available), for studies "
+                                                      "of at least 2,048 training windows on a model that trains on "
+                                                      "one thread; same numbers as 1. A Dask cluster (--dask) "
+                                                      "replaces them.")
     threads: int | None = Field(default=None, ge=1, description="torch intra-op CPU threads while fitting and "
                                                               "predicting (restored after); None: 1 for small models "
                                                               "(hidden x batch_size <= 8192), torch's default above.")
+
+    @field_validator("n_jobs")
+    @classmethod
+    def _not_zero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("0 processes cannot train anything; use 1 (in this process), N, or -1 (all cores)")
+        return value
 
     @model_validator(mode="before")
     @classmethod

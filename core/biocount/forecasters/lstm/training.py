@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from biocount import ddp
-from biocount.parallel import active_client, map_series
+from biocount.parallel import active_client, cores, map_series
 
 from .likelihood import mse
 from .windows import Windows
@@ -30,6 +30,12 @@ SMALL_MODEL = 64 * 128  # hidden x batch size up to which one torch thread is th
 # Training windows from which --dask trains the seed-ensemble members on the workers: below it a member
 # trains in about a second, less than a worker's first torch import (the demo: 2.4 s here, 3.8 s on Dask)
 DASK_MEMBERS_MIN_WINDOWS = 16_384
+# Training windows from which the members train side by side in loky worker processes (--jobs): a worker's
+# first fit imports torch and torch._dynamo (about 3 s), paid back from a few thousand windows
+# (docs/performance.md, "Members side by side"); up to LOKY_MEMBERS_MAX_BYTES of windows, which every worker
+# receives a copy of (a larger study trains its members here one after another, or on --dask)
+LOKY_MEMBERS_MIN_WINDOWS = 2_048
+LOKY_MEMBERS_MAX_BYTES = 512 * 2**20
 STEP_CLOCK: dict[str, list[float]] | None = None  # label -> [calls, seconds] while `bench profile` runs
 LOG_EVERY = 20.0  # seconds between progress lines on a log
 
@@ -98,21 +104,49 @@ def _optimizer(trainee: Any) -> torch.optim.Optimizer:
 
 
 def train_members(trainee: Any, train: dict[str, Any], val: dict[str, Any] | None, seed: int) -> tuple[list[Member], str]:
-    """Every member of the seed ensemble, and where they trained (this process, a rank, or Dask)."""
+    """Every member of the seed ensemble, and where they trained: this process, a torchrun rank, Dask's
+    workers (``--dask``) or loky worker processes (``--jobs``: the LSTM trains on one core, and the members
+    are independent, so a 2-core machine trains two at once). Same numbers everywhere: each member is seeded
+    by its index and trains on one thread."""
     o = trainee.options
+    jobs = [(trainee, seed, k) for k in range(o.members)]
+    labels = [f"lstm member {k}" for k in range(o.members)]
+    workers = _member_workers(trainee, train, val)
+    if workers != 1:  # no per-epoch progress from other processes: one line says where the wait goes
+        where = "dask" if workers == "dask" else f"{workers} worker processes"
+        if not o.quiet:
+            print(f"biocount: training lstm: {o.members} members side by side on {where} "
+                  f"({train['last'].shape[0]:,} windows, at most {o.epochs} epochs each)", file=sys.stderr, flush=True)
+        # Dask: the windows go once to every worker; loky: with each member
+        fitted = map_series(_fit_member, jobs, shared=(train, val), labels=labels,
+                            n_jobs=1 if workers == "dask" else workers)
+        return fitted, where
     progress = _progress(o.epochs * o.members, quiet=o.quiet)
-    if (o.members > 1 and trainee.device.type == "cpu" and train["last"].shape[0] >= DASK_MEMBERS_MIN_WINDOWS
-            and active_client() is not None and not ddp.active()):
-        # --dask: the members train on the cluster, the windows sent once to every worker
-        fitted = map_series(_fit_member, [(trainee, seed, k) for k in range(o.members)], shared=(train, val),
-                            labels=[f"lstm member {k}" for k in range(o.members)])
-        where = "dask"
-    else:
-        where = f"rank {ddp.rank()} of {ddp.world()}" if ddp.active() else "this process"
-        fitted = [member(trainee, train, val, seed, k, lambda e, t, v, k=k: progress(k * o.epochs + e, t, v))
-                  for k in range(o.members)]
+    fitted = [member(trainee, train, val, seed, k, lambda e, t, v, k=k: progress(k * o.epochs + e, t, v))
+              for k in range(o.members)]
     progress(None, None, None)
-    return fitted, where
+    return fitted, f"rank {ddp.rank()} of {ddp.world()}" if ddp.active() else "this process"
+
+
+def _member_workers(trainee: Any, train: dict[str, Any], val: dict[str, Any] | None) -> int | str:
+    """Where the members train: "dask", or how many loky worker processes (1: here, one after another)."""
+    o, n = trainee.options, train["last"].shape[0]
+    if o.members < 2 or trainee.device.type != "cpu" or ddp.active():
+        return 1
+    if active_client() is not None:
+        return "dask" if n >= DASK_MEMBERS_MIN_WINDOWS else 1
+    if (o.n_jobs == 1 or threads_for(o) != 1 or n < LOKY_MEMBERS_MIN_WINDOWS
+            or _bytes(train) + _bytes(val) > LOKY_MEMBERS_MAX_BYTES):
+        return 1  # a model on more threads already uses the cores here (and one thread would change its numbers)
+    return min(cores() if o.n_jobs == -1 else o.n_jobs, o.members)
+
+
+def _bytes(batch: dict[str, Any] | None) -> int:
+    """The memory the tensors of a batch of windows hold."""
+    if batch is None:
+        return 0
+    return sum(_bytes(v) if isinstance(v, dict) else v.numel() * v.element_size()
+               for v in batch.values() if v is not None)
 
 
 def member(trainee: Any, train: dict[str, Any], val: dict[str, Any] | None, seed: int, k: int, progress) -> Member:
@@ -126,8 +160,9 @@ def member(trainee: Any, train: dict[str, Any], val: dict[str, Any] | None, seed
 
 
 def _fit_member(train: dict[str, Any], val: dict[str, Any] | None, trainee: Any, seed: int, k: int) -> Member:
-    """One member on a Dask worker: the same code, seed and threads as in the run's own process."""
-    with torch_threads(threads_for(trainee.options)):
+    """One member on a worker process (loky or Dask): the same code and seed as in the run's own process, on
+    one thread (a worker shares the machine with the others)."""
+    with torch_threads(1):
         return member(trainee, train, val, seed, k, lambda *args: None)
 
 
