@@ -226,7 +226,7 @@ def test_members_trained_side_by_side_in_worker_processes_equal_those_trained_he
     origins = present_origins(demo_aligned, np.full(12, 22), np.full(12, 27))
     here = LSTMForecaster(LSTMOptions(**{**FAST, "members": 3})).fit(task)
     there = LSTMForecaster(LSTMOptions(**{**FAST, "members": 3, "n_jobs": 2})).fit(task)
-    assert (here.report()["members_on"], there.report()["members_on"]) == ("this process", "2 worker processes")
+    assert (here.report()["members_on"], there.report()["members_on"]) == ("this process", "this process and 2 worker processes")
     for a, b in zip(here.members, there.members, strict=True):
         for name, tensor in a["model"].items():
             assert torch.equal(tensor, b["model"][name]), name

@@ -312,3 +312,17 @@ def test_arima_workers_run_blas_single_threaded():
     out = map_series(blas_env, [(i,) for i in range(4)], n_jobs=2)
     assert {env for env, _ in out} == {"1"} and len({pid for _, pid in out}) >= 1
     assert len(map_series(blas_env, [(0,)], n_jobs=8)) == 1  # never more workers than jobs (here: in-process)
+
+
+def test_submit_series_gives_results_in_order_and_raises_a_failed_job():
+    """The LSTM's members start on the workers while this process trains one itself: the results come back in
+    the order of the jobs, and a job that fails raises when the results are asked for."""
+    import operator
+
+    from biocount.parallel import submit_series
+
+    results = submit_series(operator.floordiv, [(i, 3) for i in range(12)], n_jobs=2, shared=())
+    assert results() == [i // 3 for i in range(12)]
+    failing = submit_series(operator.floordiv, [(1, 1), (1, 0), (4, 2)], n_jobs=2)
+    with pytest.raises(ZeroDivisionError):
+        failing()

@@ -145,6 +145,15 @@ def map_series(fn: Callable[..., Any], jobs: Sequence[tuple], *, n_jobs: int = 1
     workers = min(cores() if n_jobs == -1 else n_jobs, len(jobs))
     if workers <= 1:
         return [fn(*shared, *job) for job in jobs]
+    return submit_series(fn, jobs, n_jobs=workers, shared=shared)()
+
+
+def submit_series(fn: Callable[..., Any], jobs: Sequence[tuple], *, n_jobs: int,
+                  shared: tuple = ()) -> Callable[[], list[Any]]:
+    """Start ``fn(*shared, *job)`` for every job on ``n_jobs`` loky worker processes (one BLAS thread each)
+    and return at once: the returned function waits for the results, in the order of ``jobs``. Meanwhile this
+    process may work on something else, but must not change the arguments: they are pickled in a
+    background thread."""
     jobs = [(*shared, *job) for job in jobs]
     from joblib.externals.loky import get_reusable_executor
 
@@ -154,9 +163,19 @@ def map_series(fn: Callable[..., Any], jobs: Sequence[tuple], *, n_jobs: int = 1
     warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given to the executor",
                             category=UserWarning)
 
-    executor = get_reusable_executor(max_workers=workers, initializer=_exit_with_parent, initargs=(os.getpid(),),
+    executor = get_reusable_executor(max_workers=n_jobs, initializer=_exit_with_parent, initargs=(os.getpid(),),
                                      env=_BLAS_ONE)
-    return list(executor.map(fn, *zip(*jobs, strict=True)))
+    futures = [executor.submit(fn, *job) for job in jobs]
+
+    def results() -> list[Any]:
+        try:
+            return [future.result() for future in futures]
+        except BaseException:  # as Executor.map does: what has not started yet never will
+            for future in futures:
+                future.cancel()
+            raise
+
+    return results
 
 
 def _run_chunk(fn: Callable[..., Any], chunk: list[tuple], *shared: Any) -> list[Any]:

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from biocount import ddp
-from biocount.parallel import active_client, cores, map_series
+from biocount.parallel import active_client, cores, map_series, submit_series
 
 from .likelihood import mse
 from .windows import Windows
@@ -113,14 +113,19 @@ def train_members(trainee: Any, train: dict[str, Any], val: dict[str, Any] | Non
     labels = [f"lstm member {k}" for k in range(o.members)]
     workers = _member_workers(trainee, train, val)
     if workers != 1:  # no per-epoch progress from other processes: one line says where the wait goes
-        where = "dask" if workers == "dask" else f"{workers} worker processes"
+        # loky: with more members than workers this process trains member 0 meanwhile instead of waiting
+        # (three members on two cores: one round of three single-threaded processes, not two rounds)
+        here = workers != "dask" and o.members > workers
+        where = "dask" if workers == "dask" else ("this process and " if here else "") + f"{workers} worker processes"
         if not o.quiet:
-            print(f"biocount: training lstm: {o.members} members side by side on {where} "
+            print(f"biocount: training lstm: {o.members} members side by side in {where} "
                   f"({train['last'].shape[0]:,} windows, at most {o.epochs} epochs each)", file=sys.stderr, flush=True)
-        # Dask: the windows go once to every worker; loky: with each member
-        fitted = map_series(_fit_member, jobs, shared=(train, val), labels=labels,
-                            n_jobs=1 if workers == "dask" else workers)
-        return fitted, where
+        if workers == "dask":  # the windows go once to every worker
+            return map_series(_fit_member, jobs, shared=(train, val), labels=labels), where
+        results = submit_series(_fit_member, jobs[1:] if here else jobs, n_jobs=workers, shared=(train, val))
+        # a copy: the jobs' trainee is pickled in the background while member 0 trains
+        first = [_fit_member(train, val, copy.deepcopy(trainee), seed, 0)] if here else []
+        return first + results(), where
     progress = _progress(o.epochs * o.members, quiet=o.quiet)
     fitted = [member(trainee, train, val, seed, k, lambda e, t, v, k=k: progress(k * o.epochs + e, t, v))
               for k in range(o.members)]
