@@ -123,8 +123,11 @@ def train_members(trainee: Any, train: dict[str, Any], val: dict[str, Any] | Non
         if workers == "dask":  # the windows go once to every worker
             return map_series(_fit_member, jobs, shared=(train, val), labels=labels), where
         results = submit_series(_fit_member, jobs[1:] if here else jobs, n_jobs=workers, shared=(train, val))
-        # a copy: the jobs' trainee is pickled in the background while member 0 trains
-        first = [_fit_member(train, val, copy.deepcopy(trainee), seed, 0)] if here else []
+        first = []
+        if here:  # on a copy: the jobs' trainee is pickled in the background meanwhile
+            progress = _progress(o.epochs, quiet=o.quiet)  # member 0's epochs: the others keep about its pace
+            first = [_fit_member(train, val, copy.deepcopy(trainee), seed, 0, progress)]
+            progress(None, None, None)
         return first + results(), where
     progress = _progress(o.epochs * o.members, quiet=o.quiet)
     fitted = [member(trainee, train, val, seed, k, lambda e, t, v, k=k: progress(k * o.epochs + e, t, v))
@@ -164,11 +167,12 @@ def member(trainee: Any, train: dict[str, Any], val: dict[str, Any] | None, seed
     return copy.deepcopy(trainee.state()), history, best_epoch
 
 
-def _fit_member(train: dict[str, Any], val: dict[str, Any] | None, trainee: Any, seed: int, k: int) -> Member:
-    """One member on a worker process (loky or Dask): the same code and seed as in the run's own process, on
-    one thread (a worker shares the machine with the others)."""
+def _fit_member(train: dict[str, Any], val: dict[str, Any] | None, trainee: Any, seed: int, k: int,
+                progress=lambda *args: None) -> Member:
+    """One member trained beside others (on a loky or Dask worker, or member 0 in the run's process meanwhile):
+    the same code and seed as one after another, on one thread (the processes share the machine)."""
     with torch_threads(1):
-        return member(trainee, train, val, seed, k, lambda *args: None)
+        return member(trainee, train, val, seed, k, progress)
 
 
 def train_network(trainee: Any, train: dict[str, Any], val: dict[str, Any] | None, seed: int,
