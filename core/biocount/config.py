@@ -169,9 +169,9 @@ class RunConfig(BaseModel):
     @field_validator("jobs")
     @classmethod
     def _jobs(cls, value: int) -> int:
-        if value == 0:
-            raise ValueError("0 processes cannot run anything; use 1, N, or -1 (all cores)")
-        return value
+        from biocount.parallel import check_jobs
+
+        return check_jobs(value)
 
     @field_validator("data", mode="before")
     @classmethod

@@ -32,6 +32,13 @@ _ONE_THREAD = False  # this process (a Dask worker) has its BLAS / OpenMP held t
 _BLAS_ONE = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
+def check_jobs(n: int) -> int:
+    """A process count: N >= 1, or -1 for the cores available (0 runs nothing)."""
+    if n == 0:
+        raise ValueError("0 processes cannot run anything; use 1 (in this process), N, or -1 (all cores)")
+    return n
+
+
 def check_spec(spec: str) -> str:
     """``local``, ``local:N``, ``auto`` ($DASK_SCHEDULER_ADDRESS, else local) or a scheduler address."""
     if not SPEC.match(spec):

@@ -86,10 +86,10 @@ class LSTMOptions(BaseModel):
 
     @field_validator("n_jobs")
     @classmethod
-    def _not_zero(cls, value: int) -> int:
-        if value == 0:
-            raise ValueError("0 processes cannot train anything; use 1 (in this process), N, or -1 (all cores)")
-        return value
+    def _jobs(cls, value: int) -> int:
+        from biocount.parallel import check_jobs
+
+        return check_jobs(value)
 
     @model_validator(mode="before")
     @classmethod

@@ -109,31 +109,44 @@ def train_members(trainee: Any, train: dict[str, Any], val: dict[str, Any] | Non
     are independent, so a 2-core machine trains two at once). Same numbers everywhere: each member is seeded
     by its index and trains on one thread."""
     o = trainee.options
-    jobs = [(trainee, seed, k) for k in range(o.members)]
-    labels = [f"lstm member {k}" for k in range(o.members)]
     workers = _member_workers(trainee, train, val)
-    if workers != 1:  # no per-epoch progress from other processes: one line says where the wait goes
-        # loky: with more members than workers this process trains member 0 meanwhile instead of waiting
-        # (three members on two cores: one round of three single-threaded processes, not two rounds)
-        here = workers != "dask" and o.members > workers
-        where = "dask" if workers == "dask" else ("this process and " if here else "") + f"{workers} worker processes"
-        if not o.quiet:
-            print(f"biocount: training lstm: {o.members} members side by side in {where} "
-                  f"({train['last'].shape[0]:,} windows, at most {o.epochs} epochs each)", file=sys.stderr, flush=True)
-        if workers == "dask":  # the windows go once to every worker
-            return map_series(_fit_member, jobs, shared=(train, val), labels=labels), where
-        results = submit_series(_fit_member, jobs[1:] if here else jobs, n_jobs=workers, shared=(train, val))
-        first = []
-        if here:  # on a copy: the jobs' trainee is pickled in the background meanwhile
-            progress = _progress(o.epochs, quiet=o.quiet)  # member 0's epochs: the others keep about its pace
-            first = [_fit_member(train, val, copy.deepcopy(trainee), seed, 0, progress)]
-            progress(None, None, None)
-        return first + results(), where
+    if workers == "dask":  # the windows go once to every worker
+        _say_where(o, train, "dask")
+        return map_series(_fit_member, [(trainee, seed, k) for k in range(o.members)], shared=(train, val),
+                          labels=[f"lstm member {k}" for k in range(o.members)]), "dask"
+    if workers > 1:
+        return _side_by_side(trainee, train, val, seed, workers)
     progress = _progress(o.epochs * o.members, quiet=o.quiet)
     fitted = [member(trainee, train, val, seed, k, lambda e, t, v, k=k: progress(k * o.epochs + e, t, v))
               for k in range(o.members)]
     progress(None, None, None)
     return fitted, f"rank {ddp.rank()} of {ddp.world()}" if ddp.active() else "this process"
+
+
+def _side_by_side(trainee: Any, train: dict[str, Any], val: dict[str, Any] | None, seed: int,
+                  workers: int) -> tuple[list[Member], str]:
+    """The members on ``workers`` loky processes; with more members than workers this process trains member 0
+    meanwhile instead of waiting (three members on two cores: one round of three single-threaded processes,
+    not two rounds)."""
+    o = trainee.options
+    here = o.members > workers
+    where = ("this process and " if here else "") + f"{workers} worker processes"
+    _say_where(o, train, where)
+    results = submit_series(_fit_member, [(trainee, seed, k) for k in range(int(here), o.members)], n_jobs=workers,
+                            shared=(train, val))
+    first = []
+    if here:  # on a copy: the jobs' trainee is pickled in the background meanwhile
+        progress = _progress(o.epochs, quiet=o.quiet)  # member 0's epochs: the others keep about its pace
+        first = [_fit_member(train, val, copy.deepcopy(trainee), seed, 0, progress)]
+        progress(None, None, None)
+    return first + results(), where
+
+
+def _say_where(o: Any, train: dict[str, Any], where: str) -> None:
+    """No per-epoch progress comes from other processes: one line says where the wait goes."""
+    if not o.quiet:
+        print(f"biocount: training lstm: {o.members} members side by side in {where} "
+              f"({train['last'].shape[0]:,} windows, at most {o.epochs} epochs each)", file=sys.stderr, flush=True)
 
 
 def _member_workers(trainee: Any, train: dict[str, Any], val: dict[str, Any] | None) -> int | str:
