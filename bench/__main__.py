@@ -19,6 +19,7 @@ BENCHMARKS = {
     "accuracy": "the accuracy suite: every shared table, the demo and the simulators; writes docs/accuracy.md",
     "cost": "biocount run per accuracy-suite study: the previous default LSTM vs the current one (time)",
     "scaling": "biocount run on synthetic studies of 100 to 10,000 series and 50 to 500 points: time, memory",
+    "study365": "the 365-series two-modality protein study of issue 27, synthesised: default models, time per stage",
     "distributed": "Dask vs serial ARIMA, the Dask path's overhead, torchrun DDP step rate, 10M backed cells",
     "gpu": "cuDNN vs CPU (bench/gpu_check.py); skipped without CUDA",
     "profile": "one biocount run under cProfile + torch.profiler: stages, forecasters, LSTM step parts",
@@ -32,11 +33,11 @@ def main(argv: list[str]) -> int:
         for name, text in BENCHMARKS.items():
             print(f"  {name:9s} {text}")
         return 0
-    if names[0] in ("accuracy", "scaling", "distributed", "profile"):  # they take their own options (--quick, ...)
+    if names[0] in ("accuracy", "scaling", "study365", "distributed", "profile"):  # they take their own options (--quick, ...)
         importlib.import_module(f"bench.{names[0]}").main(names[1:])
         return 0
     if names == ["all"]:
-        names = [n for n in BENCHMARKS if n not in ("gpu", "accuracy", "scaling", "distributed", "profile")]
+        names = [n for n in BENCHMARKS if n not in ("gpu", "accuracy", "scaling", "study365", "distributed", "profile")]
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         print(f"unknown benchmark {unknown[0]!r}; choose from {', '.join(BENCHMARKS)}", file=sys.stderr)

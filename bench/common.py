@@ -7,6 +7,8 @@ import os
 import platform
 import resource
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,20 @@ def best_of(fn, repeat: int = 5, warmup: int = 1) -> float:
         fn()
         times.append(time.perf_counter() - t)
     return statistics.median(times)
+
+
+def run_biocount(args: list[str], out: Path, *, launcher: list[str] | None = None,
+                 env: dict[str, str] | None = None) -> tuple[float, dict[str, Any]]:
+    """``biocount run ARGS --quiet --out OUT --overwrite`` in a fresh process (``launcher``: e.g. torchrun's
+    command instead of this Python): its wall seconds and its run.json. A failed run stops the benchmark with
+    the command and the end of its error output."""
+    cmd = (launcher or [sys.executable]) + ["-m", "biocount", "run", *args, "--quiet", "--out", str(out), "--overwrite"]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
+    return wall, json.loads((out / "run.json").read_text())
 
 
 def peak_rss_mb() -> float:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import filecmp
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -26,20 +25,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import report
+from bench.common import report, run_biocount
 from bench.scaling import study
 
 GENES, DENSITY, WRITE_CHUNK = 2_000, 0.02, 500_000
 
 
 def _run(args: list[str], out: Path, *, launcher: list[str] | None = None, env: dict | None = None) -> dict:
-    cmd = (launcher or [sys.executable]) + ["-m", "biocount", "run", *args, "--quiet", "--out", str(out), "--overwrite"]
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
-    info = json.loads((out / "run.json").read_text())
+    wall, info = run_biocount(args, out, launcher=launcher, env=env)
     return {"wall_s": round(wall, 2), **{f"{k}_s": v for k, v in info["timings_s"].items()}, "info": info}
 
 

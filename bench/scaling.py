@@ -13,17 +13,14 @@ run.json). Reported: seconds and peak RSS per stage, and seconds per series (fla
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from bench.common import report, table
+from bench.common import report, run_biocount, table
 
 FEATURES = 4
 
@@ -48,14 +45,8 @@ def one(series: int, points: int, models: str, folder: Path) -> dict:
     path = folder / f"s{series}_t{points}.csv"
     study(path, series, points)
     out = folder / f"out_{series}_{points}"
-    cmd = [sys.executable, "-m", "biocount", "run", "--data", str(path), "--modalities", "y=tabular,x=tabular",
-           "--target", "y", "--models", models, "--horizon", "3", "--quiet", "--out", str(out), "--overwrite"]
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"biocount run failed on {series} x {points}:\n{proc.stderr[-2000:]}")
-    info = json.loads((out / "run.json").read_text())
+    wall, info = run_biocount(["--data", str(path), "--modalities", "y=tabular,x=tabular", "--target", "y",
+                               "--models", models, "--horizon", "3"], out)
     row = {"series": series, "points": points, "wall_s": round(wall, 2), "s_per_series": wall / series}
     row |= {f"{k}_s": v for k, v in info["timings_s"].items()}
     row["peak_rss_mb"] = max(info["peak_rss_mb"].values())

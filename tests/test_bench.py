@@ -21,3 +21,26 @@ def test_the_profile_benchmark_splits_the_lstm_steps(tmp_path, monkeypatch, caps
     assert calls["gather"] == calls["forward"] == calls["backward"] == calls["optimiser"] > 0
     assert calls["forward"] % 3 == 0 and calls["validation"] == 3
     assert "no LSTM training steps" not in capsys.readouterr().out
+
+
+def test_the_365_series_study_benchmark_runs_the_linked_two_modality_study(tmp_path, monkeypatch):
+    """`python -m bench study365` builds the protein study with mRNA under its own sample ids, links them with
+    a file, runs `biocount run` on it and reports ARIMA's share of persistence over every series x protein."""
+    import pandas as pd
+
+    import bench.common as common
+    import bench.study365 as study365
+
+    path, link = study365.write_study(tmp_path, series=5, points=16, features=2)
+    frame = pd.read_csv(path)
+    assert set(frame.loc[frame["modality"] == "mRNA", "series_id"]) == {f"m{i}" for i in range(5)}
+    assert set(frame.loc[frame["modality"] == "protein", "series_id"]) == {f"s{i}" for i in range(5)}
+    assert pd.read_csv(link).to_dict("list") == {"series": [f"s{i}" for i in range(5)],
+                                                  "mRNA": [f"m{i}" for i in range(5)]}
+    monkeypatch.setattr(common, "RESULTS", tmp_path / "results")
+    config = tmp_path / "fast.yaml"
+    config.write_text("options:\n  lstm: {epochs: 2, patience: null, members: 1, hidden: 4, adapter_dim: 4}\n")
+    study365.main(["--series", "5", "--features", "2", "--config", str(config)])
+    row = json.loads((tmp_path / "results" / "study365.json").read_text())["rows"][0]
+    assert (row["series"], row["features"]) == (5, 2)
+    assert row["arima_persistence"].endswith("of 10") and row["lstm_s"] > 0 and row["wall_s"] > 0
