@@ -12,7 +12,7 @@ Estimation: maximum likelihood with the innovation variance concentrated out (on
 the optimiser; it reaches statsmodels' plain optimum, sometimes a higher one) and, on a re-selection,
 each candidate warm-started from the previous selection's estimates (shared parameters keep their
 values, a new lag starts at zero). Each candidate's AICc comes from one likelihood evaluation; only the
-winner gets a results object. Together 1.7x fewer core-seconds over the accuracy suite than
+winner gets a results object. Together 1.6x fewer core-seconds over the accuracy suite than
 statsmodels' plain fit (docs/performance.md, 4d). The variance is appended to the estimates, so forecasts run the plain
 model with all parameters fixed at values estimated on data up to the selection.
 
