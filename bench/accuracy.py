@@ -12,6 +12,11 @@ task x horizon, mean rank) and every table are written to docs/accuracy.md.
 A cell is a *win* when the candidate's mean MSE is below the best baseline's and the DM test against
 that baseline gives p < 0.05 in most seeds (a *loss* mirrors it); otherwise *better* / *worse* (not
 significant). Nothing here reads test points to choose anything: candidates are fixed rules.
+
+``--save-runs DIR`` keeps what scoring reads from every run (members' validation and test forecasts, targets,
+test origins; no fitted models); ``--from-runs DIR`` scores those again without fitting anything: a change to
+a headline rule (biocount.evaluation.ensemble, or the candidates below) is measured on the whole suite in
+seconds, on the very forecasts the last full run made.
 """
 
 from __future__ import annotations
@@ -19,12 +24,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import pickle
 import statistics
 import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -213,9 +220,18 @@ def task_data(task: Task, tmp: Path) -> tuple[list[str], dict[str, Any]]:
     return [str(path)], {"test_series": frame.attrs["test_series"]}
 
 
-def run_task(task: Task, seed: int, tmp: Path, host, lstm: dict[str, Any]) -> dict[str, Any]:
+def run_task(task: Task, seed: int, tmp: Path, host, lstm: dict[str, Any], *, save: Path | None = None,
+             load: Path | None = None) -> dict[str, Any]:
+    """One seed of one task, scored; with ``save`` its scored arrays are kept there, with ``load`` they are
+    read from there instead of running anything (``--save-runs`` / ``--from-runs``)."""
     from biocount.engine import run, validated
 
+    name = f"{task.name.replace(' ', '_').replace('/', '_')}-seed{seed}.pkl"
+    if load is not None:
+        if not (load / name).exists():
+            raise SystemExit(f"--from-runs {load}: no saved run {name}; save the runs first with --save-runs")
+        saved = pickle.loads((load / name).read_bytes())
+        return score_run(saved["result"], saved["wall"])
     data, extra = task_data(task, tmp)
     names = [m.split("=")[0] for m in task.modalities]
     target = task.options.get("target", "protein" if "protein" in names else names[0]).split(":")[0]
@@ -226,7 +242,31 @@ def run_task(task: Task, seed: int, tmp: Path, host, lstm: dict[str, Any]) -> di
                         **task.options, **extra})
     clock = time.perf_counter()
     result = run(config, host=host)
-    return score_run(result, time.perf_counter() - clock)
+    wall = time.perf_counter() - clock
+    if save is not None:
+        (save / name).write_bytes(pickle.dumps({"result": scored_arrays(result), "wall": wall}))
+    return score_run(result, wall)
+
+
+class _Scored(SimpleNamespace):
+    """A backtest's scored arrays without its fitted models; its DM test is the Backtest's own."""
+
+    def _dm(self, pred: np.ndarray, other: np.ndarray, h: int | None = None, f: int | None = None):
+        from biocount.evaluation.backtest import Backtest
+
+        return Backtest._dm(self, pred, other, h=h, f=f)
+
+
+def scored_arrays(result) -> SimpleNamespace:
+    """What :func:`score_run` reads from a run: every member's validation and test means, the targets, the test
+    origins, the overall metrics rows and the forecasters' info."""
+    bt, m = result.backtest, result.metrics
+    forecasts = {n: {role: SimpleNamespace(mean=fc[role].mean) for role in ("val", "test")}
+                 for n, fc in bt.forecasts.items() if not n.startswith("ensemble:")}
+    light = _Scored(forecasts=forecasts, y_val=bt.y_val, y_test=bt.y_test, test_origins=bt.test_origins,
+                    horizon=bt.horizon, data=SimpleNamespace(target=bt.data.target, times=bt.data.times))
+    return SimpleNamespace(backtest=light, metrics=m[m["scope"] == "overall"].copy(),
+                           info={k: result.info[k] for k in ("forecasters", "scored")})
 
 
 # -- aggregation and the document ----------------------------------------------------------------
@@ -376,7 +416,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", default=None, help="comma list of task names (substring match)")
     parser.add_argument("--lstm", default="{}", help="JSON options for the lstm in every task (try a variant)")
     parser.add_argument("--no-doc", action="store_true", help="print only; leave docs/accuracy.md as it is")
+    parser.add_argument("--save-runs", type=Path, default=None, metavar="DIR",
+                        help="keep every run's scored arrays in DIR (for --from-runs)")
+    parser.add_argument("--from-runs", type=Path, default=None, metavar="DIR",
+                        help="score the runs saved in DIR again, fitting nothing (a headline rule's change in seconds)")
     args = parser.parse_args(argv)
+    if args.from_runs is not None and (args.save_runs is not None or args.lstm != "{}"):
+        parser.error("--from-runs scores saved forecasts: --save-runs and --lstm need new runs")
+    if args.save_runs is not None:
+        args.save_runs.mkdir(parents=True, exist_ok=True)
     tasks = [t for t in TASKS if t.quick or not args.quick]
     if args.only:
         tasks = [t for t in tasks if any(k.strip().lower() in t.name.lower() for k in args.only.split(","))]
@@ -391,7 +439,8 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             runs = []
             for seed in range(args.seeds):
-                runs.append(run_task(task, seed, Path(tmp), host, json.loads(args.lstm)))
+                runs.append(run_task(task, seed, Path(tmp), host, json.loads(args.lstm), save=args.save_runs,
+                                     load=args.from_runs))
             res = {"horizon": task.horizon, "agg": _agg(runs), "wall": statistics.fmean(r["wall_s"] for r in runs),
                    "lstm_s": statistics.fmean(r["fit_s"].get("lstm", 0) for r in runs),
                    "arima_s": statistics.fmean(r["fit_s"].get("arima", 0) for r in runs),

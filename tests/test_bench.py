@@ -44,3 +44,25 @@ def test_the_365_series_study_benchmark_runs_the_linked_two_modality_study(tmp_p
     row = json.loads((tmp_path / "results" / "study365.json").read_text())["rows"][0]
     assert (row["series"], row["features"]) == (5, 2)
     assert row["arima_persistence"].endswith("of 10") and row["lstm_s"] > 0 and row["wall_s"] > 0
+
+
+def test_accuracy_suite_scores_saved_runs_again_without_fitting(tmp_path, monkeypatch):
+    """`bench accuracy --save-runs DIR` keeps each run's scored arrays; `--from-runs DIR` gives the same table
+    without fitting anything (no engine run: it is replaced by one that fails)."""
+    import bench.accuracy as accuracy
+    import biocount.engine as engine
+
+    monkeypatch.setattr(accuracy, "RESULTS", tmp_path / "results")
+    task = ["--only", "hare-lynx", "--seeds", "2", "--no-doc"]  # input modalities: ablation pairs, own-parts checks
+    accuracy.main([*task, "--save-runs", str(tmp_path / "runs")])
+    first = json.loads((tmp_path / "results" / "accuracy.json").read_text())
+    assert len(list((tmp_path / "runs").glob("*.pkl"))) == 2
+
+    def no_fitting(*args, **kwargs):
+        raise AssertionError("--from-runs must not run the engine")
+
+    monkeypatch.setattr(engine, "run", no_fitting)
+    accuracy.main([*task, "--from-runs", str(tmp_path / "runs")])
+    again = json.loads((tmp_path / "results" / "accuracy.json").read_text())
+    assert again["summary"] == first["summary"] and again["results"] == first["results"]
+    assert first["results"]["hare-lynx pelts"]["pairs"] and first["results"]["hare-lynx pelts"]["refits_checks"]
