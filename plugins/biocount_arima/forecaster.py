@@ -11,9 +11,8 @@ observations per parameter.
 Estimation: maximum likelihood with the innovation variance concentrated out (one parameter fewer for
 the optimiser; it reaches statsmodels' plain optimum, sometimes a higher one) and, on a re-selection,
 each candidate warm-started from the previous selection's estimates (shared parameters keep their
-values, a new lag starts at zero). Each candidate's AICc comes from one likelihood evaluation; only the
-winner gets a results object. Together 1.6x fewer core-seconds over the accuracy suite than
-statsmodels' plain fit (docs/performance.md, 4d). The variance is appended to the estimates, so forecasts run the plain
+values, a new lag starts at zero). Together 1.6x fewer core-seconds over the accuracy suite
+(docs/performance.md, 4d). The variance is appended to the estimates, so forecasts run the plain
 model with all parameters fixed at values estimated on data up to the selection.
 
 Selection schedule, as a statistician would run a rolling-origin study: the order is selected and
@@ -169,32 +168,16 @@ def _start(model, previous: SeriesFit | None) -> np.ndarray | None:
     return start
 
 
-def _estimate(part: np.ndarray, order: tuple[int, int, int], trend: str, previous: SeriesFit | None):
-    """Maximum likelihood estimates of one candidate and its AICc. The variance is concentrated out of the
-    likelihood while optimising (one parameter fewer to search over: about a third fewer likelihood
-    evaluations). Returns (AICc, estimates without the variance, the model): :func:`_with_variance` adds the
-    variance for the candidate that wins."""
+def _estimate(part: np.ndarray, order: tuple[int, int, int], trend: str,
+              previous: SeriesFit | None) -> tuple[float, np.ndarray, tuple[str, ...]]:
+    """Maximum likelihood estimates of one candidate and its AICc (statsmodels' own, from one filter pass at
+    the estimates). The variance is concentrated out of the likelihood while optimising (one parameter fewer
+    to search over: about a third fewer likelihood evaluations) and appended to the estimates, so the forecasts
+    run the plain model with a fixed variance, estimated on data up to the selection only."""
     model = _model(part, order, trend, concentrate_scale=True)
     params = model.fit(start_params=_start(model, previous), return_params=True) if model.k_params else np.zeros(0)
-    return _aicc(model, params), params, model
-
-
-def _aicc(model, params: np.ndarray) -> float:
-    """statsmodels' AICc of the fit (``MLEResults.aicc``) from one likelihood evaluation: a results object
-    (``model.filter``) costs several times the likelihood, and only the winner needs one. Counted as
-    statsmodels counts: the estimated parameters and the concentrated variance, over the observations after
-    the likelihood's burn-in (tests/test_backtest.py compares it with statsmodels' own)."""
-    from statsmodels.tools.eval_measures import aicc
-
-    value = float(aicc(model.loglike(params), model.nobs - model.loglikelihood_burn, params.size + 1))
-    return value if np.isfinite(value) else np.inf
-
-
-def _with_variance(model, params: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
-    """The estimates with the variance the concentrated likelihood implies appended, and their names: the
-    forecasts run the plain model with a fixed variance, estimated on data up to the selection only."""
     res = model.filter(params, cov_type="none")
-    return np.r_[params, res.scale], (*model.param_names, "sigma2")
+    return (res.aicc if np.isfinite(res.aicc) else np.inf), np.r_[params, res.scale], (*model.param_names, "sigma2")
 
 
 def select(y: np.ndarray, at: int, options: ArimaOptions, previous: SeriesFit | None = None) -> SeriesFit:
@@ -219,18 +202,16 @@ def select(y: np.ndarray, at: int, options: ArimaOptions, previous: SeriesFit | 
             if observed - order[1] < MIN_OBS_PER_PARAM * n_params:  # too many parameters for the data
                 continue
             try:  # a re-selection warm-starts every neighbour from the previous estimates
-                score, params, model = _estimate(part, order, trend, previous if stepwise else None)
+                score, params, names = _estimate(part, order, trend, previous if stepwise else None)
             except Exception as exc:  # statsmodels raises LinAlgError, ValueError ...
                 caught.append(f"{order}: {type(exc).__name__}: {exc}")
                 continue
             if best is None or score < best[0]:
-                best = (score, order, trend, params, model)
-        if best is not None:
-            params, names = _with_variance(best[4], best[3])
+                best = (score, order, trend, params, names)
     caught += sorted({f"{w.category.__name__}: {w.message}" for w in record})
     if best is None:
         return SeriesFit(at, None, fallback="no order could be fitted", warnings=caught)
-    return SeriesFit(at, best[1], best[2], params, None, caught, names)
+    return SeriesFit(at, best[1], best[2], best[3], None, caught, best[4])
 
 
 def selection_points(y: np.ndarray, train_end: int, last: int, growth: float | None) -> list[int]:
