@@ -424,7 +424,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.from_runs is not None and (args.save_runs is not None or args.lstm != "{}"):
         parser.error("--from-runs scores saved forecasts: --save-runs and --lstm need new runs")
     if args.save_runs is not None:
-        args.save_runs.mkdir(parents=True, exist_ok=True)
+        try:
+            args.save_runs.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            parser.error(f"--save-runs {args.save_runs}: cannot make that folder ({exc.strerror}); name a folder")
     tasks = [t for t in TASKS if t.quick or not args.quick]
     if args.only:
         tasks = [t for t in tasks if any(k.strip().lower() in t.name.lower() for k in args.only.split(","))]

@@ -27,6 +27,11 @@ FEATURES = 4
 
 def study(path: Path, series: int, points: int, seed: int = 0, features: int = FEATURES) -> None:
     """Write the synthetic study (see the module docstring; ``features`` per modality) as a long CSV."""
+    study_frame(series, points, seed, features).to_csv(path, index=False)
+
+
+def study_frame(series: int, points: int, seed: int = 0, features: int = FEATURES) -> pd.DataFrame:
+    """The synthetic study as a long table (series_id, time, feature, value, modality)."""
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(series, points + 2, features))
     level = rng.normal(3.0, 1.0, size=(series, 1, features))
@@ -38,7 +43,7 @@ def study(path: Path, series: int, points: int, seed: int = 0, features: int = F
     ids = np.char.add("s", s.ravel().astype(str))
     frames = [pd.DataFrame({"series_id": ids, "time": t.ravel().astype(float), "feature": np.char.add(m, f.ravel().astype(str)),
                             "value": v.ravel(), "modality": m}) for m, v in (("y", y), ("x", x[:, 2:]))]
-    pd.concat(frames).to_csv(path, index=False)
+    return pd.concat(frames, ignore_index=True)
 
 
 def one(series: int, points: int, models: str, folder: Path) -> dict:

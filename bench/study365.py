@@ -30,14 +30,12 @@ GOAL_S = 300.0  # issue 27: this study in at most 5 minutes on 2 cores
 
 def write_study(folder: Path, series: int, points: int, features: int) -> tuple[Path, Path]:
     """The long CSV (protein on ``s*``, mRNA on ``m*``) and the link file mapping one to the other."""
-    from bench.scaling import study
+    from bench.scaling import study_frame
 
-    raw = folder / "raw.csv"
-    study(raw, series, points, features=features)
-    frame = pd.read_csv(raw)
+    frame = study_frame(series, points, features=features)
     frame["modality"] = frame["modality"].map({"y": "protein", "x": "mRNA"})
     is_mrna = frame["modality"] == "mRNA"
-    frame.loc[is_mrna, "series_id"] = "m" + frame.loc[is_mrna, "series_id"].str[1:]  # its own sample ids
+    frame.loc[is_mrna, "series_id"] = "m" + frame.loc[is_mrna, "series_id"].astype(str).str[1:]  # its own ids
     path, link = folder / f"study_{features}.csv", folder / "link.csv"
     frame.to_csv(path, index=False)
     ids = [f"s{i}" for i in range(series)]
