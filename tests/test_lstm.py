@@ -399,6 +399,28 @@ def test_large_studies_take_fewer_bigger_steps(demo_aligned, monkeypatch):
     assert big.report()["batch_size"] == big.batch_size and big.report()["train_windows"] == n
 
 
+def test_patience_is_capped_in_optimiser_steps_on_large_studies(demo_aligned, monkeypatch):
+    """Early stopping waits `patience` epochs, or PATIENCE_STEPS optimiser steps' worth when an epoch is many
+    steps, never fewer than MIN_PATIENCE epochs: the run stops exactly that many epochs after its best one."""
+    from biocount.forecasters.lstm import training
+
+    assert [training.patience_epochs(20, s) for s in (1, 35, 52, 57, 135, 256)] == [20, 20, 20, 18, 8, 5]
+    assert (training.patience_epochs(3, 256), training.patience_epochs(None, 256)) == (3, None)
+    task = make_task(demo_aligned)
+    options = LSTMOptions(**{**FAST, "epochs": 200, "patience": 20})
+
+    def waited(fitted):  # epochs trained after the best one
+        assert len(fitted.history) < options.epochs  # stopped early, not at the last epoch
+        return len(fitted.history) - 1 - fitted.best_epoch
+
+    first = LSTMForecaster(options).fit(task)
+    assert waited(first) == 20
+    steps = -(-first.train_windows // first.batch_size)
+    monkeypatch.setattr(training, "MIN_PATIENCE", 1)
+    monkeypatch.setattr(training, "PATIENCE_STEPS", 2 * steps)  # two epochs' worth of steps
+    assert waited(LSTMForecaster(options).fit(task)) == 2
+
+
 # -- one network, any input subset ------------------------------------------------------------------
 def test_a_switched_off_modality_is_a_zero_adapter_output():
     """off={"b"} equals the same network whose adapter b outputs exactly zero (LayerNorm's affine zeroed:

@@ -57,7 +57,9 @@ class LSTMOptions(BaseModel):
     weight_decay: float = Field(default=1.0, ge=0.0,
                                 description="AdamW decoupled weight decay (per step the weights shrink by lr x this).")
     patience: int | None = Field(default=20, ge=1,
-                                 description="Early stopping: epochs without validation improvement; the best weights are restored. None: off.")
+                                 description="Early stopping: epochs without validation improvement (on a large study at "
+                                             "most about 1,000 optimiser steps' worth, at least 5 epochs); the best "
+                                             "weights are restored. None: off.")
     min_epochs: int = Field(default=5, ge=1,
                             description="Epochs always trained before early stopping may stop or pick a best epoch: the "
                                         "first epochs of the zero-initialised residual head are persistence by "
