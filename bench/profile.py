@@ -70,6 +70,9 @@ def main(argv: list[str] | None = None) -> None:
     from biocount.forecasters.lstm import training  # the loop reads training.STEP_CLOCK
 
     argv = list(sys.argv[2:] if argv is None else argv)
+    if argv[:1] in (["-h"], ["--help"]):  # the benchmark's own help, not `biocount run --help` under the profiler
+        print(__doc__)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         args, name = _args(argv, folder)

@@ -23,6 +23,15 @@ def test_the_profile_benchmark_splits_the_lstm_steps(tmp_path, monkeypatch, caps
     assert "no LSTM training steps" not in capsys.readouterr().out
 
 
+def test_the_profile_benchmark_has_its_own_help(tmp_path, monkeypatch, capsys):
+    """`python -m bench profile --help` printed `biocount run --help` and then a traceback (no run.json)."""
+    import bench.profile as profile
+
+    monkeypatch.setattr(profile, "RESULTS", tmp_path / "results")
+    profile.main(["--help"])
+    assert "--synthetic S,T,F" in capsys.readouterr().out and not (tmp_path / "results").exists()
+
+
 def test_the_365_series_study_benchmark_runs_the_linked_two_modality_study(tmp_path, monkeypatch):
     """`python -m bench study365` builds the protein study with mRNA under its own sample ids, links them with
     a file, runs `biocount run` on it and reports ARIMA's share of persistence over every series x protein."""
