@@ -414,11 +414,12 @@ def test_patience_is_capped_in_optimiser_steps_on_large_studies(demo_aligned, mo
         return len(fitted.history) - 1 - fitted.best_epoch
 
     first = LSTMForecaster(options).fit(task)
-    assert waited(first) == 20
+    assert waited(first) == first.report()["patience"] == 20
     steps = -(-first.train_windows // first.batch_size)
     monkeypatch.setattr(training, "MIN_PATIENCE", 1)
     monkeypatch.setattr(training, "PATIENCE_STEPS", 2 * steps)  # two epochs' worth of steps
-    assert waited(LSTMForecaster(options).fit(task)) == 2
+    capped = LSTMForecaster(options).fit(task)
+    assert waited(capped) == capped.report()["patience"] == 2
 
 
 # -- one network, any input subset ------------------------------------------------------------------
