@@ -61,15 +61,26 @@ def one(folder: Path, series: int, points: int, features: int, extra: list[str] 
     return row
 
 
+def _counts(text: str) -> list[int]:
+    """``--features 1,8,32``: positive whole numbers, or a one-line parser error."""
+    try:
+        counts = [int(v) for v in text.split(",")]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give whole numbers of at least 1, comma-separated (1,8,32)")
+    return counts
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench study365", description=__doc__.splitlines()[0])
     parser.add_argument("--series", type=int, default=SERIES)
     parser.add_argument("--points", type=int, default=16, help="time points per series (short: 16)")
-    parser.add_argument("--features", default="8", help="comma list: features per modality, one run each")
+    parser.add_argument("--features", default=[8], type=_counts, help="comma list: features per modality, one run each")
     args, extra = parser.parse_known_args(argv or [])
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for f in (int(v) for v in args.features.split(",")):
+        for f in args.features:
             rows.append(one(Path(tmp), args.series, args.points, f, extra))
             print(table(rows[-1:]), flush=True)
     report("study365", rows, [f"goal (issue 27): at most {GOAL_S:.0f} s per run on 2 cores"])

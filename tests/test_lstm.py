@@ -404,8 +404,10 @@ def test_patience_is_capped_in_optimiser_steps_on_large_studies(demo_aligned, mo
     steps, never fewer than MIN_PATIENCE epochs: the run stops exactly that many epochs after its best one."""
     from biocount.forecasters.lstm import training
 
-    assert [training.patience_epochs(20, s) for s in (1, 35, 52, 57, 135, 256)] == [20, 20, 20, 18, 8, 5]
-    assert (training.patience_epochs(3, 256), training.patience_epochs(None, 256)) == (3, None)
+    steps = (1, 35, 52, 57, 135, 256)  # per epoch, at batch 64
+    assert [training.patience_epochs(20, 64 * s, 64) for s in steps] == [20, 20, 20, 18, 8, 5]
+    assert training.patience_epochs(20, 64 * 135 - 10, 64) == 8  # a last, smaller batch is a step too
+    assert (training.patience_epochs(3, 64 * 256, 64), training.patience_epochs(None, 64 * 256, 64)) == (3, None)
     task = make_task(demo_aligned)
     options = LSTMOptions(**{**FAST, "epochs": 200, "patience": 20})
 
@@ -415,7 +417,7 @@ def test_patience_is_capped_in_optimiser_steps_on_large_studies(demo_aligned, mo
 
     first = LSTMForecaster(options).fit(task)
     assert waited(first) == first.report()["patience"] == 20
-    steps = -(-first.train_windows // first.batch_size)
+    steps = -(-first.train_windows // first.batch_size)  # this small study's steps per epoch
     monkeypatch.setattr(training, "MIN_PATIENCE", 1)
     monkeypatch.setattr(training, "PATIENCE_STEPS", 2 * steps)  # two epochs' worth of steps
     capped = LSTMForecaster(options).fit(task)

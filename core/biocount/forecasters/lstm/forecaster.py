@@ -268,8 +268,7 @@ class LSTMForecaster:
                     "train_windows": int(self.train_windows), "batch_size": int(self.batch_size), "lr": float(self.lr),
                     "members": len(self.members), "members_on": getattr(self, "members_on", "this process"),
                     "best_epochs": [int(e) for e in self.best_epochs],
-                    "patience": training.patience_epochs(self.options.patience,
-                                                         -(-int(self.train_windows) // int(self.batch_size))),
+                    "patience": training.patience_epochs(self.options.patience, self.train_windows, self.batch_size),
                     "history": [[e, round(t, 6), None if v is None else round(v, 6)] for e, t, v in self.history]}
         return out
 

@@ -100,12 +100,14 @@ def batch_policy(options: Any, n: int) -> tuple[int, float]:
     return batch, o.lr * (batch / o.batch_size) ** 0.5
 
 
-def patience_epochs(patience: int | None, steps_per_epoch: int) -> int | None:
-    """Epochs without a better validation loss before training stops: ``patience``, fewer where an epoch is
-    many optimiser steps (:data:`PATIENCE_STEPS`), never fewer than :data:`MIN_PATIENCE`."""
+def patience_epochs(patience: int | None, windows: int, batch_size: int) -> int | None:
+    """Epochs without a better validation loss before training stops: ``patience``, fewer where an epoch (of
+    ``windows`` in batches of ``batch_size``) is many optimiser steps (:data:`PATIENCE_STEPS`), never fewer
+    than :data:`MIN_PATIENCE`."""
     if patience is None:
         return None
-    return min(patience, max(MIN_PATIENCE, -(-PATIENCE_STEPS // steps_per_epoch)))
+    steps = -(-windows // batch_size)
+    return min(patience, max(MIN_PATIENCE, -(-PATIENCE_STEPS // steps)))
 
 
 def _optimizer(trainee: Any) -> torch.optim.Optimizer:
@@ -216,7 +218,7 @@ def train_network(trainee: Any, train: dict[str, Any], val: dict[str, Any] | Non
     optim = _optimizer(trainee)
     generator = torch.Generator().manual_seed(seed)
     best, best_state, waited, best_epoch = float("inf"), None, 0, None
-    patience = patience_epochs(o.patience, -(-n // trainee.batch_size))
+    patience = patience_epochs(o.patience, n, trainee.batch_size)
     history = []
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda" and o.bf16)
     for epoch in range(o.epochs):
