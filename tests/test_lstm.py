@@ -216,6 +216,50 @@ def test_a_seed_ensemble_is_the_mean_of_its_members(demo_aligned):
     assert len(both.report()["best_epochs"]) == 2
 
 
+def test_forecasts_in_pieces_equal_one_pass(demo_aligned, monkeypatch):
+    """A large batch of windows goes through the network in pieces (FORWARD_CHUNK, lowered here): the same
+    forecasts and spreads as one pass, to float32 rounding, in the same order; the network's raw outputs too."""
+    from biocount.forecasters.lstm import forecaster as module
+
+    task = make_task(demo_aligned)
+    S = demo_aligned.series.size
+    origins = present_origins(demo_aligned, np.full(S, 5), np.full(S, 27))
+    model = LSTMForecaster(LSTMOptions(**{**FAST, "members": 2, "loss": "gaussian"})).fit(task)
+    whole = model.predict(task, origins)
+    val = model._windows(demo_aligned, task.val_origins)
+    raw = model._with_state(model.members[0], lambda: model.outputs(val))
+    monkeypatch.setattr(module, "FORWARD_CHUNK", 7)
+    pieces = model.predict(task, origins)
+    np.testing.assert_allclose(pieces.mean, whole.mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(pieces.sd, whole.sd, rtol=1e-5)
+    for a, b in zip(model._with_state(model.members[0], lambda: model.outputs(val)), raw, strict=True):
+        assert a.shape == b.shape == (task.val_origins.shape[0], 2, demo_aligned.target_features.size)
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_windows_go_to_worker_processes_as_files_not_copies(tmp_path):
+    """The members' workers get the windows as file names (a pickle of a few hundred bytes whatever the study's
+    size) and map them back to the same tensors, nested dicts, bools, empty tensors and None included; a write
+    into a mapped tensor stays in that process (copy-on-write), so one member cannot change another's data."""
+    import pickle
+
+    from biocount.forecasters.lstm import training
+
+    batch = {"last": torch.randn(50_000, 12), "mask": torch.rand(50_000, 3) > 0.5, "static": None,
+             "inputs": {"rna": torch.randn(50_000, 12, 8), "_time": torch.arange(12.0).expand(50_000, 12)},
+             "empty": torch.zeros(0, 4)}
+    files = training._mapped(batch, tmp_path / "train")
+    assert len(pickle.dumps(files)) < 2_000 < len(pickle.dumps(batch)) // 1_000
+    back = training._loaded(pickle.loads(pickle.dumps(files)))
+    assert back.keys() == batch.keys() and back["inputs"].keys() == batch["inputs"].keys() and back["static"] is None
+    for got, want in [(back[k], batch[k]) for k in ("last", "mask", "empty")] + \
+                     [(back["inputs"][k], batch["inputs"][k]) for k in ("rna", "_time")]:
+        assert got.dtype == want.dtype and torch.equal(got, want)
+    back["last"][0, 0] = 1e6
+    assert torch.equal(training._loaded(files)["last"], batch["last"])
+    assert training._loaded(None) is None
+
+
 def test_members_trained_side_by_side_in_worker_processes_equal_those_trained_here(demo_aligned, monkeypatch):
     """With n_jobs > 1 the members train at once in loky worker processes (a study this small only because the
     threshold is lowered): the same weights, bit for bit, and the same forecasts."""

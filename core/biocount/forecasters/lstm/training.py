@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -32,10 +36,8 @@ SMALL_MODEL = 64 * 128  # hidden x batch size up to which one torch thread is th
 DASK_MEMBERS_MIN_WINDOWS = 16_384
 # Training windows from which the members train side by side in loky worker processes (--jobs): a worker's
 # first fit imports torch and torch._dynamo (about 3 s), paid back from a few thousand windows
-# (docs/performance.md, "Members side by side"); up to LOKY_MEMBERS_MAX_BYTES of windows, which every worker
-# receives a copy of (a larger study trains its members here one after another, or on --dask)
+# (docs/performance.md, "Members side by side"). The workers map the windows from files, not copies of them.
 LOKY_MEMBERS_MIN_WINDOWS = 2_048
-LOKY_MEMBERS_MAX_BYTES = 512 * 2**20
 # Early stopping waits `patience` epochs, but never more than about this many optimiser steps (and at least
 # MIN_PATIENCE epochs): a large study's epoch is up to 256 steps, and twenty epochs after the best one were
 # most of its fit and bought little (200 series x 80 points x 8 features: 1.5-2.1x faster, test MSE within
@@ -148,14 +150,58 @@ def _side_by_side(trainee: Any, train: dict[str, Any], val: dict[str, Any] | Non
     here = o.members > workers
     where = ("this process and " if here else "") + f"{workers} worker processes"
     _say_where(o, train, where)
-    results = submit_series(_fit_member, [(trainee, seed, k) for k in range(int(here), o.members)], n_jobs=workers,
-                            shared=(train, val))
-    first = []
-    if here:  # on a copy: the jobs' trainee is pickled in the background meanwhile
-        progress = _progress(o.epochs, quiet=o.quiet)  # member 0's epochs: the others keep about its pace
-        first = [_fit_member(train, val, copy.deepcopy(trainee), seed, 0, progress)]
-        progress(None, None, None)
-    return first + results(), where
+    # the windows go to the workers as files they map: the page cache holds one copy for every process (10,000
+    # series x 100 points: about 1 GB of windows, which pickled copies per worker would triple)
+    with tempfile.TemporaryDirectory(prefix="biocount-windows-", ignore_cleanup_errors=True) as folder:
+        shared = (_mapped(train, Path(folder) / "train"), _mapped(val, Path(folder) / "val"))
+        results = submit_series(_fit_member, [(trainee, seed, k) for k in range(int(here), o.members)],
+                                n_jobs=workers, shared=shared)
+        first = []
+        if here:  # on a copy: the jobs' trainee is pickled in the background meanwhile
+            progress = _progress(o.epochs, quiet=o.quiet)  # member 0's epochs: the others keep about its pace
+            first = [_fit_member(train, val, copy.deepcopy(trainee), seed, 0, progress)]
+            progress(None, None, None)
+        return first + results(), where
+
+
+@dataclass(frozen=True)
+class _File:
+    """A tensor written to a file: pickled, only its name travels, and the process that loads it maps the file
+    (copy-on-write) instead of holding a copy of its own."""
+
+    path: str
+    shape: tuple[int, ...]
+    dtype: torch.dtype
+
+    def load(self) -> torch.Tensor:
+        return torch.from_file(self.path, shared=False, size=math.prod(self.shape), dtype=self.dtype).view(self.shape)
+
+
+def _mapped(batch: dict[str, Any] | None, stem: Path) -> dict[str, Any] | None:
+    """``batch`` with every non-empty tensor written to a file named after ``stem`` and its key (undone by
+    :func:`_loaded`)."""
+    if batch is None:
+        return None
+    out: dict[str, Any] = {}
+    for key, value in batch.items():
+        if isinstance(value, dict):
+            out[key] = _mapped(value, stem.with_name(f"{stem.name}.{key}"))
+        elif isinstance(value, torch.Tensor) and value.numel():
+            path = str(stem.with_name(f"{stem.name}.{key}.bin"))
+            flat = value.detach().reshape(-1)
+            torch.from_file(path, shared=True, size=flat.numel(), dtype=flat.dtype).copy_(flat)
+            out[key] = _File(path, tuple(value.shape), value.dtype)
+        else:
+            out[key] = value
+    return out
+
+
+def _loaded(batch: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A batch of windows with its files mapped back to tensors."""
+    if batch is None:
+        return None
+    return {key: _loaded(value) if isinstance(value, dict) else value.load() if isinstance(value, _File) else value
+            for key, value in batch.items()}
 
 
 def _say_where(o: Any, train: dict[str, Any], where: str) -> None:
@@ -172,18 +218,9 @@ def _member_workers(trainee: Any, train: dict[str, Any], val: dict[str, Any] | N
         return 1
     if active_client() is not None:
         return "dask" if n >= DASK_MEMBERS_MIN_WINDOWS else 1
-    if (o.n_jobs == 1 or threads_for(o) != 1 or n < LOKY_MEMBERS_MIN_WINDOWS
-            or _bytes(train) + _bytes(val) > LOKY_MEMBERS_MAX_BYTES):
+    if o.n_jobs == 1 or threads_for(o) != 1 or n < LOKY_MEMBERS_MIN_WINDOWS:
         return 1  # a model on more threads already uses the cores here (and one thread would change its numbers)
     return min(cores() if o.n_jobs == -1 else o.n_jobs, o.members)
-
-
-def _bytes(batch: dict[str, Any] | None) -> int:
-    """The memory the tensors of a batch of windows hold."""
-    if batch is None:
-        return 0
-    return sum(_bytes(v) if isinstance(v, dict) else v.numel() * v.element_size()
-               for v in batch.values() if v is not None)
 
 
 def member(trainee: Any, train: dict[str, Any], val: dict[str, Any] | None, seed: int, k: int, progress) -> Member:
@@ -201,7 +238,7 @@ def _fit_member(train: dict[str, Any], val: dict[str, Any] | None, trainee: Any,
     """One member trained beside others (on a loky or Dask worker, or member 0 in the run's process meanwhile):
     the same code and seed as one after another, on one thread (the processes share the machine)."""
     with torch_threads(1):
-        return member(trainee, train, val, seed, k, progress)
+        return member(trainee, _loaded(train), _loaded(val), seed, k, progress)
 
 
 def train_network(trainee: Any, train: dict[str, Any], val: dict[str, Any] | None, seed: int,
