@@ -237,6 +237,31 @@ def test_forecasts_in_pieces_equal_one_pass(demo_aligned, monkeypatch):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_no_room_for_the_windows_files_trains_the_members_here(demo_aligned, monkeypatch, capsys):
+    """A temporary folder without room for the workers' window files costs the side-by-side training, not the
+    model: the members train here, one after another, to the same weights, and one line says why and what to do."""
+    import errno
+
+    from biocount.forecasters.lstm import training
+
+    def full(batch, stem):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(training, "LOKY_MEMBERS_MIN_WINDOWS", 0)
+    monkeypatch.setattr(training, "_mapped", full)
+    task = make_task(demo_aligned)
+    options = {**FAST, "members": 2, "epochs": 3}
+    here = LSTMForecaster(LSTMOptions(**options)).fit(task)
+    capsys.readouterr()
+    fallback = LSTMForecaster(LSTMOptions(**{**options, "n_jobs": 2, "quiet": False})).fit(task)
+    err = capsys.readouterr().err
+    assert "cannot write the training windows" in err and "No space left on device" in err and "TMPDIR" in err
+    assert fallback.report()["members_on"] == "this process"
+    for a, b in zip(here.members, fallback.members, strict=True):
+        for name, tensor in a["model"].items():
+            assert torch.equal(tensor, b["model"][name]), name
+
+
 def test_windows_go_to_worker_processes_as_files_not_copies(tmp_path):
     """The members' workers get the windows as file names (a pickle of a few hundred bytes whatever the study's
     size) and map them back to the same tensors, nested dicts, bools, empty tensors and None included; a write

@@ -132,8 +132,8 @@ def train_members(trainee: Any, train: dict[str, Any], val: dict[str, Any] | Non
         _say_where(o, train, "dask")
         return map_series(_fit_member, [(trainee, seed, k) for k in range(o.members)], shared=(train, val),
                           labels=[f"lstm member {k}" for k in range(o.members)]), "dask"
-    if workers > 1:
-        return _side_by_side(trainee, train, val, seed, workers)
+    if workers > 1 and (fitted := _side_by_side(trainee, train, val, seed, workers)) is not None:
+        return fitted
     progress = _progress(o.epochs * o.members, quiet=o.quiet)
     fitted = [member(trainee, train, val, seed, k, lambda e, t, v, k=k: progress(k * o.epochs + e, t, v))
               for k in range(o.members)]
@@ -142,18 +142,25 @@ def train_members(trainee: Any, train: dict[str, Any], val: dict[str, Any] | Non
 
 
 def _side_by_side(trainee: Any, train: dict[str, Any], val: dict[str, Any] | None, seed: int,
-                  workers: int) -> tuple[list[Member], str]:
+                  workers: int) -> tuple[list[Member], str] | None:
     """The members on ``workers`` loky processes; with more members than workers this process trains member 0
     meanwhile instead of waiting (three members on two cores: one round of three single-threaded processes,
-    not two rounds)."""
+    not two rounds). None when the windows cannot be written for the workers (the caller trains them here)."""
     o = trainee.options
     here = o.members > workers
     where = ("this process and " if here else "") + f"{workers} worker processes"
-    _say_where(o, train, where)
     # the windows go to the workers as files they map: the page cache holds one copy for every process (10,000
     # series x 100 points: about 1 GB of windows, which pickled copies per worker would triple)
     with tempfile.TemporaryDirectory(prefix="biocount-windows-", ignore_cleanup_errors=True) as folder:
-        shared = (_mapped(train, Path(folder) / "train"), _mapped(val, Path(folder) / "val"))
+        try:
+            shared = (_mapped(train, Path(folder) / "train"), _mapped(val, Path(folder) / "val"))
+        except OSError as exc:  # a full temporary folder costs the side-by-side training, not the model
+            if not o.quiet:
+                print(f"biocount: lstm: cannot write the training windows for worker processes to {folder} "
+                      f"({exc.strerror or exc}); the members train here, one after another (set TMPDIR to a "
+                      "folder with room to train them side by side)", file=sys.stderr, flush=True)
+            return None
+        _say_where(o, train, where)
         results = submit_series(_fit_member, [(trainee, seed, k) for k in range(int(here), o.members)],
                                 n_jobs=workers, shared=shared)
         first = []
@@ -188,8 +195,8 @@ def _mapped(batch: dict[str, Any] | None, stem: Path) -> dict[str, Any] | None:
             out[key] = _mapped(value, stem.with_name(f"{stem.name}.{key}"))
         elif isinstance(value, torch.Tensor) and value.numel():
             path = str(stem.with_name(f"{stem.name}.{key}.bin"))
-            flat = value.detach().reshape(-1)
-            torch.from_file(path, shared=True, size=flat.numel(), dtype=flat.dtype).copy_(flat)
+            # written, not mapped for writing: a full disk raises OSError here instead of a SIGBUS later
+            value.detach().contiguous().numpy().tofile(path)
             out[key] = _File(path, tuple(value.shape), value.dtype)
         else:
             out[key] = value
