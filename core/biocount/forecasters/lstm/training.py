@@ -61,15 +61,14 @@ def tensors(w: Windows, device: torch.device) -> dict[str, Any]:
             "spread": None if w.spread is None else t(w.spread[:, None, :])}
 
 
-def take(batch: dict[str, Any], idx: torch.Tensor) -> dict[str, Any]:
+def each(batch: dict[str, Any], fn) -> dict[str, Any]:
+    """``fn`` applied to every entry of a batch of windows, inside its per-modality dicts too."""
+    return {k: each(v, fn) if isinstance(v, dict) else fn(v) for k, v in batch.items()}
+
+
+def take(batch: dict[str, Any], idx: torch.Tensor | slice) -> dict[str, Any]:
     """The windows ``idx`` of a batch."""
-    out = {}
-    for k, v in batch.items():
-        if isinstance(v, dict):
-            out[k] = {n: x[idx] for n, x in v.items()}
-        else:
-            out[k] = None if v is None else v[idx]
-    return out
+    return each(batch, lambda v: None if v is None else v[idx])
 
 
 @contextlib.contextmanager
@@ -205,10 +204,7 @@ def _mapped(batch: dict[str, Any] | None, stem: Path) -> dict[str, Any] | None:
 
 def _loaded(batch: dict[str, Any] | None) -> dict[str, Any] | None:
     """A batch of windows with its files mapped back to tensors."""
-    if batch is None:
-        return None
-    return {key: _loaded(value) if isinstance(value, dict) else value.load() if isinstance(value, _File) else value
-            for key, value in batch.items()}
+    return None if batch is None else each(batch, lambda v: v.load() if isinstance(v, _File) else v)
 
 
 def _say_where(o: Any, train: dict[str, Any], where: str) -> None:
