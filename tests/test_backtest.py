@@ -66,6 +66,42 @@ def test_arima_rolling_origins_match_statsmodels_refit_free(order, missing):
                     np.testing.assert_allclose(fc.quantiles[0.025][i, :, f], lo, atol=1e-6)
 
 
+@pytest.mark.parametrize("order, trend, missing", [((1, 1, 1), "t", False), ((2, 0, 1), "c", True),
+                                                   ((0, 1, 0), "n", True), ((2, 1, 1), "t", True)])
+def test_arima_forecasts_from_every_origin_in_one_pass_equal_statsmodels_dynamic_predictions(order, trend, missing):
+    """One filter pass over the data up to the last origin, then NaN, gives each origin's dynamic forecasts
+    and their variances as statsmodels' ``get_prediction(dynamic=True)`` per origin (``get_forecast`` at the
+    series' end), with drift, gaps and forecasts past the data; and a forecast does not read data after its
+    origin."""
+    from statsmodels.tsa.arima.model import ARIMA
+
+    from biocount_arima.forecaster import dynamic_forecasts
+
+    rng = np.random.default_rng(7)
+    y = np.cumsum(rng.normal(0.3, 1.0, 70)) if order[1] else 4 + rng.normal(size=70)
+    if missing:
+        y[rng.choice(np.arange(1, 69), 6, replace=False)] = np.nan
+    H, at = 4, 35
+    origins = np.arange(at, 70)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        params = ARIMA(y[: at + 1], order=order, trend=trend).fit().params
+        mean, var = dynamic_forecasts(ARIMA(np.r_[y, np.full(H, np.nan)], order=order, trend=trend).filter(params),
+                                      origins, H)
+        reference = ARIMA(y, order=order, trend=trend).filter(params)
+        for i, o in enumerate(origins):
+            pred = reference.get_prediction(start=o + 1, end=o + H, dynamic=True) if o < 69 \
+                else reference.get_forecast(H)
+            np.testing.assert_allclose(mean[i], pred.predicted_mean, rtol=1e-9, atol=1e-9)
+            np.testing.assert_allclose(var[i], pred.var_pred_mean, rtol=1e-9, atol=1e-9)
+        changed = y.copy()
+        changed[50:] = rng.normal(size=20) * 100  # data after origin 49 scrambled
+        early = dynamic_forecasts(ARIMA(np.r_[changed, np.full(H, np.nan)], order=order, trend=trend)
+                                  .filter(params), origins[origins <= 49], H)
+    np.testing.assert_array_equal(early[0], mean[origins <= 49])
+    np.testing.assert_array_equal(early[1], var[origins <= 49])
+
+
 def test_arima_estimates_reach_the_plain_statsmodels_optimum_cold_and_warm_started():
     """biocount's estimator (variance concentrated out, warm-started from the previous selection on a
     re-selection) reaches the optimum of statsmodels' plain ``ARIMA.fit``: the same AICc and parameters

@@ -20,8 +20,9 @@ the parameters estimated on the training part, and selected and estimated again 
 the point where a series' observed history has grown by ``reselect_growth`` (20 %) since the last
 selection: by auto.arima's stepwise step around the current order (p or q one up or down, drift
 toggled) while KPSS keeps d, by the full search when d changes. The selection points depend on the data alone, never on which origins are asked for.
-Between them, origins extend the filtered state (``append(refit=False)``) and each origin's
-forecasts are dynamic predictions from that origin. Everything about an origin, including the
+Between them, the parameters stay fixed: one Kalman filter pass over the data up to the last origin
+gives every origin's dynamic forecasts from that origin (:func:`dynamic_forecasts`, equal to statsmodels'
+``get_prediction(dynamic=True)``, which re-filters the whole series per origin). Everything about an origin, including the
 decision to fall back to persistence (no order fits, or forecasts beyond the range seen so far by
 3 ranges), uses data up to that origin only. Fallbacks are counted and reported; statsmodels'
 warnings are collected per series, never printed.
@@ -229,6 +230,35 @@ def selection_points(y: np.ndarray, train_end: int, last: int, growth: float | N
         points.append(int(seen[n - 1]))
 
 
+def _at(matrix: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """A state-space system matrix at times ``t`` (last axis: one column per time), time-invariant or not."""
+    return np.repeat(matrix[..., :1], t.size, axis=-1) if matrix.shape[-1] == 1 else matrix[..., t]
+
+
+def dynamic_forecasts(res, origins: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance (n, H) of the dynamic forecasts from every origin in one pass: what
+    ``res.get_prediction(start=o + 1, end=o + horizon, dynamic=True)`` gives for each origin ``o``, without
+    statsmodels' re-filtering of the whole series per origin. From the one-step predicted state at ``o + 1``
+    (data up to ``o`` only) the state and its covariance are carried forward with no observation, as the
+    Kalman filter does through missing data. ``res`` (a filter pass) must reach ``origins.max() + horizon``:
+    filter data followed by NaN."""
+    fr = res.filter_results
+    o = np.asarray(origins, dtype=int)
+    a = fr.predicted_state[:, o + 1]  # (k, n): state at o + 1 given data up to o
+    P = fr.predicted_state_cov[:, :, o + 1]  # (k, k, n)
+    mean = np.empty((o.size, horizon))
+    var = np.empty((o.size, horizon))
+    for j in range(horizon):
+        t = o + 1 + j
+        Z, d, H = _at(fr.design, t)[0], _at(fr.obs_intercept, t)[0], _at(fr.obs_cov, t)[0, 0]
+        T, c, R, Q = _at(fr.transition, t), _at(fr.state_intercept, t), _at(fr.selection, t), _at(fr.state_cov, t)
+        mean[:, j] = np.einsum("kn,kn->n", Z, a) + d
+        var[:, j] = np.einsum("kn,kln,ln->n", Z, P, Z) + H
+        a = np.einsum("kln,ln->kn", T, a) + c
+        P = np.einsum("kln,lmn,jmn->kjn", T, P, T) + np.einsum("kqn,qrn,jrn->kjn", R, Q, R)
+    return mean, var
+
+
 def _forecast_series(y: np.ndarray, origins: np.ndarray, horizon: int, train_end: int, options: ArimaOptions,
                      known: dict[int, SeriesFit]) -> tuple[np.ndarray, np.ndarray, list[SeriesFit], np.ndarray]:
     """Mean and sd (n, H), quantiles (n, H, 4), the fits used and a per-origin persistence flag, at sorted
@@ -243,6 +273,8 @@ def _forecast_series(y: np.ndarray, origins: np.ndarray, horizon: int, train_end
     z = norm.ppf(QUANTILES)
     points = selection_points(y, train_end, int(origins.max()) if n else train_end, options.reselect_growth)
     segment = np.maximum(np.searchsorted(points, origins, side="right") - 1, 0)  # the selection in force
+    # the divergence check's range at each origin: data up to that origin only
+    lo_seen, hi_seen = np.fmin.accumulate(y), np.fmax.accumulate(y)
     fits: list[SeriesFit] = []
     for k, at in enumerate(points):
         fit = known.get(at) or select(y, at, options, fits[-1] if fits else None)
@@ -253,25 +285,20 @@ def _forecast_series(y: np.ndarray, origins: np.ndarray, horizon: int, train_end
         with warnings.catch_warnings(record=True) as record:
             warnings.simplefilter("always")
             end = int(origins[rows].max())
-            res = _model(y[: at + 1], fit.order, fit.trend).filter(fit.params)
-            if end > at:
-                res = res.append(y[at + 1: end + 1], refit=False)
-            for i in rows:
-                o = int(origins[i])
-                pred = res.get_prediction(start=o + 1, end=o + horizon, dynamic=True) if o < res.nobs - 1 \
-                    else res.get_forecast(horizon)
-                m = np.asarray(pred.predicted_mean)[:horizon]
-                se = np.sqrt(np.asarray(pred.var_pred_mean))[:horizon]
-                seen = y[: o + 1][~np.isnan(y[: o + 1])]  # the divergence check sees data up to this origin only
-                spread = max(float(np.ptp(seen)), 1e-8)
-                lo, hi = seen.min() - DIVERGENCE * spread, seen.max() + DIVERGENCE * spread
-                if not np.all(np.isfinite(m)) or np.any((m < lo) | (m > hi)):
-                    fit.warnings.append(f"origin {o}: forecasts beyond {DIVERGENCE:g} ranges of the data seen so "
-                                        "far; persistence used there")
-                    continue
-                mean[i, : m.size], sd[i, : m.size] = m, se
-                quant[i, : m.size] = m[:, None] + se[:, None] * z[None, :]
-                persist[i] = fit.persistence
+            # the data up to the last origin, then none: forecasts from an origin read data up to it only
+            res = _model(np.r_[y[: end + 1], np.full(horizon, np.nan)], fit.order, fit.trend).filter(fit.params)
+            m, v = dynamic_forecasts(res, origins[rows], horizon)
+            se = np.sqrt(v)  # NaN (a warning, recorded) where a model at the edge of stationarity gives v < 0
+        o = origins[rows]
+        spread = np.maximum(hi_seen[o] - lo_seen[o], 1e-8)
+        lo, hi = lo_seen[o] - DIVERGENCE * spread, hi_seen[o] + DIVERGENCE * spread
+        bad = ~np.all(np.isfinite(m), axis=1) | np.any((m < lo[:, None]) | (m > hi[:, None]), axis=1)
+        fit.warnings += [f"origin {int(b)}: forecasts beyond {DIVERGENCE:g} ranges of the data seen so far; "
+                         "persistence used there" for b in o[bad]]
+        good = rows[~bad]
+        mean[good], sd[good] = m[~bad], se[~bad]
+        quant[good] = m[~bad][..., None] + se[~bad][..., None] * z
+        persist[good] = fit.persistence
         fit.warnings += sorted({f"{w.category.__name__}: {w.message}" for w in record} - set(fit.warnings))
     return mean, quant, fits, persist, sd
 
