@@ -459,6 +459,10 @@ def main(argv: list[str] | None = None) -> None:
             results[task.name] = res
             print(f"{task.name}: {res['wall']:.1f} s/seed  " + "  ".join(
                 f"{n}@{h}={a['mse']:.4g}" for (n, h), a in res["agg"].items() if h == 1))
+    if not results:  # nothing to score: say why instead of failing on an empty table
+        picked = f"--only {args.only!r} matched {len(tasks)} task(s)" if args.only else f"{len(tasks)} task(s)"
+        raise SystemExit(f"python -m bench accuracy: no task ran ({picked}; the real tables are read from {DATA}); "
+                         "check --only against the task names, or lay the shared/ folder beside the repo")
     wall = time.perf_counter() - clock
     how = {"lstm": "the LSTM alone (its default options; `--lstm` JSON overrides them)",
            "mean/pooled": "equal-weight mean of lstm, arima, naive",

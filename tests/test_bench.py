@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 
 def test_the_profile_benchmark_splits_the_lstm_steps(tmp_path, monkeypatch, capsys):
     """`python -m bench profile` times each part of the LSTM's training steps: one gather, forward, backward
@@ -55,7 +57,18 @@ def test_the_365_series_study_benchmark_runs_the_linked_two_modality_study(tmp_p
     assert row["arima_persistence"].endswith("of 10") and row["lstm_s"] > 0 and row["wall_s"] > 0
 
 
-def test_accuracy_suite_scores_saved_runs_again_without_fitting(tmp_path, monkeypatch):
+def test_accuracy_suite_without_any_task_says_why(tmp_path, monkeypatch):
+    """`bench accuracy --only` matching nothing (or no shared tables) ends with one line naming --only and the
+    data folder, not a traceback from an empty table."""
+    import bench.accuracy as accuracy
+
+    monkeypatch.setattr(accuracy, "RESULTS", tmp_path / "results")
+    with pytest.raises(SystemExit, match=r"no task ran \(--only 'no such task' matched 0 task\(s\)"):
+        accuracy.main(["--only", "no such task", "--no-doc"])
+    assert not (tmp_path / "results").exists()
+
+
+def test_accuracy_suite_scores_saved_runs_again_without_fitting(tmp_path, monkeypatch, shared_data):
     """`bench accuracy --save-runs DIR` keeps each run's scored arrays; `--from-runs DIR` gives the same table
     without fitting anything (no engine run: it is replaced by one that fails)."""
     import bench.accuracy as accuracy

@@ -49,7 +49,8 @@ def test_run_end_to_end_on_a_real_long_csv(shared_data, tmp_path, fast_config):
     assert info["plugins"]["encoders"]["follicle_count"] == "biocount:tabular"
     assert info["plugins"]["forecasters"]["arima"]["component"] == "biocount:arima"
     assert len(info["data"][0]["sha256"]) == 64 and info["registry"]["sha256"]
-    assert {"read", "encode", "align", "fit+backtest"} <= set(info["timings_s"])
+    assert {"read", "encode", "align", "fit+backtest", "write"} <= set(info["timings_s"])
+    assert list(info["timings_s"])[-1] == "write" and info["timings_s"]["write"] >= 0  # the tables, last
     assert info["forecasters"]["lstm"]["device"] == "cpu" and "torch" in info["versions"]
     assert info["forecasters"]["lstm"]["lookback"] == 4 and info["baselines"] == ["arima", "naive", "climatology"]
     assert {"fit_s", "predict_s"} <= set(info["forecasters"]["arima"]["timings_s"])
