@@ -19,13 +19,14 @@ Selection schedule, as a statistician would run a rolling-origin study: the orde
 the parameters estimated on the training part, and selected and estimated again on all data up to
 the point where a series' observed history has grown by ``reselect_growth`` (20 %) since the last
 selection: by auto.arima's stepwise step around the current order (p or q one up or down, drift
-toggled) while KPSS keeps d, by the full search when d changes. The selection points depend on the data alone, never on which origins are asked for.
-Between them, the parameters stay fixed: one Kalman filter pass over the data up to the last origin
-gives every origin's dynamic forecasts from that origin (:func:`dynamic_forecasts`, equal to statsmodels'
-``get_prediction(dynamic=True)``, which re-filters the whole series per origin). Everything about an origin, including the
-decision to fall back to persistence (no order fits, or forecasts beyond the range seen so far by
-3 ranges), uses data up to that origin only. Fallbacks are counted and reported; statsmodels'
-warnings are collected per series, never printed.
+toggled) while KPSS keeps d, by the full search when d changes. The selection points depend on the
+data alone, never on which origins are asked for. Between them, the parameters stay fixed: one Kalman
+filter pass over the data up to the last origin gives every origin's dynamic forecasts from that origin
+(:func:`dynamic_forecasts`, equal to statsmodels' ``get_prediction(dynamic=True)``, which re-filters the
+whole series per origin). Everything about an origin, including the decision to fall back to
+persistence (no order fits, or forecasts beyond the range seen so far by 3 ranges), uses data up to
+that origin only. Fallbacks are counted and reported; statsmodels' warnings are collected per series,
+never printed.
 """
 
 from __future__ import annotations
