@@ -36,6 +36,10 @@ def main(argv: list[str]) -> int:
     if names[0] in ("accuracy", "scaling", "study365", "distributed", "profile"):  # they take their own options (--quick, ...)
         importlib.import_module(f"bench.{names[0]}").main(names[1:])
         return 0
+    if names[0] in BENCHMARKS and names[1:2] in (["-h"], ["--help"]):  # the benchmark's own description
+        module = importlib.import_module(f"bench.{'gpu_check' if names[0] == 'gpu' else names[0]}")
+        print(f"python -m bench {names[0]}: {BENCHMARKS[names[0]]}\n\n{(module.__doc__ or '').strip()}")
+        return 0
     if names == ["all"]:
         names = [n for n in BENCHMARKS if n not in ("gpu", "accuracy", "scaling", "study365", "distributed", "profile")]
     unknown = [n for n in names if n not in BENCHMARKS]

@@ -57,6 +57,17 @@ def test_the_365_series_study_benchmark_runs_the_linked_two_modality_study(tmp_p
     assert row["arima_persistence"].endswith("of 10") and row["lstm_s"] > 0 and row["wall_s"] > 0
 
 
+def test_a_benchmark_without_options_answers_help_with_its_description(capsys):
+    """`python -m bench cost --help` prints what the cost benchmark measures (it said "unknown benchmark
+    '--help'" and exited 2); an unknown name still exits 2 naming the choices."""
+    from bench.__main__ import main
+
+    assert main(["cost", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("python -m bench cost: ") and "previous default" in out
+    assert main(["nonsense"]) == 2 and "choose from" in capsys.readouterr().err
+
+
 def test_accuracy_suite_without_any_task_says_why(tmp_path, monkeypatch):
     """`bench accuracy --only` matching nothing (or no shared tables) ends with one line naming --only and the
     data folder, not a traceback from an empty table."""
