@@ -24,6 +24,12 @@ BENCHMARKS = {
     "gpu": "cuDNN vs CPU (bench/gpu_check.py); skipped without CUDA",
     "profile": "one biocount run under cProfile + torch.profiler: stages, forecasters, LSTM step parts",
 }
+WITH_OPTIONS = ("accuracy", "scaling", "study365", "distributed", "profile")  # they parse their own (--quick, ...)
+
+
+def _module(name: str):
+    """The module that runs benchmark ``name`` (``gpu`` lives in gpu_check.py, runnable on its own)."""
+    return importlib.import_module(f"bench.{'gpu_check' if name == 'gpu' else name}")
 
 
 def main(argv: list[str]) -> int:
@@ -33,23 +39,21 @@ def main(argv: list[str]) -> int:
         for name, text in BENCHMARKS.items():
             print(f"  {name:9s} {text}")
         return 0
-    if names[0] in ("accuracy", "scaling", "study365", "distributed", "profile"):  # they take their own options (--quick, ...)
+    if names[0] in WITH_OPTIONS:
         importlib.import_module(f"bench.{names[0]}").main(names[1:])
         return 0
     if names[0] in BENCHMARKS and names[1:2] in (["-h"], ["--help"]):  # the benchmark's own description
-        module = importlib.import_module(f"bench.{'gpu_check' if names[0] == 'gpu' else names[0]}")
-        print(f"python -m bench {names[0]}: {BENCHMARKS[names[0]]}\n\n{(module.__doc__ or '').strip()}")
+        print(f"python -m bench {names[0]}: {BENCHMARKS[names[0]]}\n\n{(_module(names[0]).__doc__ or '').strip()}")
         return 0
     if names == ["all"]:
-        names = [n for n in BENCHMARKS if n not in ("gpu", "accuracy", "scaling", "study365", "distributed", "profile")]
+        names = [n for n in BENCHMARKS if n not in ("gpu", *WITH_OPTIONS)]
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         print(f"unknown benchmark {unknown[0]!r}; choose from {', '.join(BENCHMARKS)}", file=sys.stderr)
         return 2
     for name in names:
         print(f"\n== {name}: {BENCHMARKS[name]}")
-        module = importlib.import_module(f"bench.{'gpu_check' if name == 'gpu' else name}")
-        module.main()
+        _module(name).main()
     return 0
 
 

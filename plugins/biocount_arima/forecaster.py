@@ -261,9 +261,10 @@ def dynamic_forecasts(res, origins: np.ndarray, horizon: int) -> tuple[np.ndarra
 
 
 def _forecast_series(y: np.ndarray, origins: np.ndarray, horizon: int, train_end: int, options: ArimaOptions,
-                     known: dict[int, SeriesFit]) -> tuple[np.ndarray, np.ndarray, list[SeriesFit], np.ndarray]:
-    """Mean and sd (n, H), quantiles (n, H, 4), the fits used and a per-origin persistence flag, at sorted
-    ``origins``."""
+                     known: dict[int, SeriesFit]
+                     ) -> tuple[np.ndarray, np.ndarray, list[SeriesFit], np.ndarray, np.ndarray]:
+    """Mean (n, H), quantiles (n, H, 4), the fits used, a per-origin persistence flag and the sd (n, H), at
+    sorted ``origins``."""
     from scipy.stats import norm
 
     n = origins.size
