@@ -15,11 +15,11 @@ from bench.accuracy import DATA, TASKS, task_data
 from bench.common import report
 
 
-def _plain(part, order, trend, previous):
+def _plain(part, order, trend, previous, seasonal=(0, 0, 0, 0)):
     """The estimator biocount used before: statsmodels' defaults (variance a free parameter, its own start)."""
     from biocount_arima.forecaster import _model
 
-    res = _model(part, order, trend).fit()
+    res = _model(part, order, trend, seasonal=seasonal).fit()
     return (res.aicc if np.isfinite(res.aicc) else np.inf), np.asarray(res.params), tuple(res.model.param_names)
 
 

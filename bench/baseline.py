@@ -43,7 +43,7 @@ def gold(bt, options) -> np.ndarray:
                     continue
                 # forecasts from the origin, same divergence rule as the plugin (data up to the origin)
                 one = options.model_copy(update={"reselect_growth": None})
-                m, _, _, _ = _forecast_series(y, np.array([o]), H, int(o), one, {int(o): fit})
+                m = _forecast_series(y, np.array([o]), H, int(o), one, {int(o): fit})[0]
                 out[i, :, f] = m[0]
     still = np.isnan(out)
     out[still] = np.broadcast_to(last[:, None, :], out.shape)[still]

@@ -66,9 +66,11 @@ def test_arima_rolling_origins_match_statsmodels_refit_free(order, missing):
                     np.testing.assert_allclose(fc.quantiles[0.025][i, :, f], lo, atol=1e-6)
 
 
-@pytest.mark.parametrize("order, trend, missing", [((1, 1, 1), "t", False), ((2, 0, 1), "c", True),
-                                                   ((0, 1, 0), "n", True), ((2, 1, 1), "t", True)])
-def test_arima_forecasts_from_every_origin_in_one_pass_equal_statsmodels_dynamic_predictions(order, trend, missing):
+@pytest.mark.parametrize("order, trend, missing, seasonal", [
+    ((1, 1, 1), "t", False, (0, 0, 0, 0)), ((2, 0, 1), "c", True, (0, 0, 0, 0)), ((0, 1, 0), "n", True, (0, 0, 0, 0)),
+    ((2, 1, 1), "t", True, (0, 0, 0, 0)), ((1, 0, 0), "c", True, (1, 0, 1, 6))])
+def test_arima_forecasts_from_every_origin_in_one_pass_equal_statsmodels_dynamic_predictions(order, trend, missing,
+                                                                                             seasonal):
     """One filter pass over the data up to the last origin, then NaN, gives each origin's dynamic forecasts
     and their variances as statsmodels' ``get_prediction(dynamic=True)`` per origin (``get_forecast`` at the
     series' end), with drift, gaps and forecasts past the data; and a forecast does not read data after its
@@ -85,10 +87,10 @@ def test_arima_forecasts_from_every_origin_in_one_pass_equal_statsmodels_dynamic
     origins = np.arange(at, 70)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        params = ARIMA(y[: at + 1], order=order, trend=trend).fit().params
-        mean, var = dynamic_forecasts(ARIMA(np.r_[y, np.full(H, np.nan)], order=order, trend=trend).filter(params),
-                                      origins, H)
-        reference = ARIMA(y, order=order, trend=trend).filter(params)
+        params = ARIMA(y[: at + 1], order=order, trend=trend, seasonal_order=seasonal).fit().params
+        mean, var = dynamic_forecasts(ARIMA(np.r_[y, np.full(H, np.nan)], order=order, trend=trend,
+                                            seasonal_order=seasonal).filter(params), origins, H)
+        reference = ARIMA(y, order=order, trend=trend, seasonal_order=seasonal).filter(params)
         for i, o in enumerate(origins):
             pred = reference.get_prediction(start=o + 1, end=o + H, dynamic=True) if o < 69 \
                 else reference.get_forecast(H)
@@ -96,8 +98,8 @@ def test_arima_forecasts_from_every_origin_in_one_pass_equal_statsmodels_dynamic
             np.testing.assert_allclose(var[i], pred.var_pred_mean, rtol=1e-9, atol=1e-9)
         changed = y.copy()
         changed[50:] = rng.normal(size=20) * 100  # data after origin 49 scrambled
-        early = dynamic_forecasts(ARIMA(np.r_[changed, np.full(H, np.nan)], order=order, trend=trend)
-                                  .filter(params), origins[origins <= 49], H)
+        early = dynamic_forecasts(ARIMA(np.r_[changed, np.full(H, np.nan)], order=order, trend=trend,
+                                        seasonal_order=seasonal).filter(params), origins[origins <= 49], H)
     np.testing.assert_array_equal(early[0], mean[origins <= 49])
     np.testing.assert_array_equal(early[1], var[origins <= 49])
 
@@ -169,18 +171,102 @@ def test_arima_preselection_ranks_orders_as_hannan_rissanen_and_keeps_the_full_s
     lags = np.column_stack([y[m - i: 301 - i] for i in range(1, m + 1)] + [np.ones(301 - m)])
     resid = y[m:] - lags @ np.linalg.lstsq(lags, y[m:], rcond=None)[0]
     start = m + 2
-    aicc = _hannan_rissanen_aicc(y, (2, 0, 1), "c", start, m, resid)
+    aicc = _hannan_rissanen_aicc(y, ((2, 0, 1), "c", (0, 0, 0, 0)), start, m, resid)
     n, k = 301 - start, 5
     sigma2 = np.exp((aicc - 2 * k - 2 * k * (k + 1) / (n - k - 1)) / n)
     reference = hannan_rissanen(y, ar_order=2, ma_order=1, demean=True, initial_ar_order=m)[0].sigma2
     assert sigma2 == pytest.approx(reference, rel=0.05)
-    candidates = [((p, 0, q), "c") for p in range(3) for q in range(2)]
+    candidates = [((p, 0, q), "c", (0, 0, 0, 0)) for p in range(3) for q in range(2)]
     kept = preselect(y, candidates, 3)
-    assert len(kept) == 3 and ((2, 0, 1), "c") in kept
+    assert len(kept) == 3 and ((2, 0, 1), "c", (0, 0, 0, 0)) in kept
     assert select(y, 300, ArimaOptions(preselect=3)).order == select(y, 300, ArimaOptions(preselect=None)).order
     gappy = y.copy()
     gappy[50] = np.nan
     assert preselect(gappy, candidates, 3) == candidates  # no least squares across a gap: the full search
+
+
+def seasonal_study(T=96, s=12, step=2.0, seed=1):
+    """Two series of a seasonal AR: y_t = 0.3 y_{t-1} + 0.8 y_{t-s} + noise, on a grid of ``step`` time units."""
+    rng = np.random.default_rng(seed)
+    y = np.zeros((2, T, 1))
+    for t in range(T):
+        y[:, t] = (0.3 * y[:, t - 1] if t else 0) + (0.8 * y[:, t - s] if t >= s else 0) + rng.normal(0, 0.5, (2, 1))
+    d = ModalityData(series=["a", "b"], times=np.arange(T) * step, features=["f"], values=y + 5,
+                     meta={"modality": "x"})
+    return align({"x": d}, target="x")
+
+
+def test_arima_tries_seasonal_terms_at_the_declared_period_and_forecasts_as_statsmodels():
+    """With a period (24 time units on a 2-unit grid: lag 12) the seasonal AR is chosen on a seasonal series, its
+    forecasts are statsmodels' for the chosen order and estimates on the data up to each origin, and they beat the
+    same search without seasonal terms; the report says how often they were chosen."""
+    from statsmodels.tsa.arima.model import ARIMA
+
+    data = seasonal_study()
+    H, train_end = 3, 60
+    task = ForecastTask(data=data, horizon=H, train_end=np.full(2, train_end))
+    orig = np.array([(s, t) for s in range(2) for t in range(train_end, 93)])
+    seasonal = ArimaForecaster(ArimaOptions(period=24.0, reselect_growth=None))
+    fc = seasonal.fit(task).predict(task, orig)
+    plain = ArimaForecaster(ArimaOptions(reselect_growth=None)).fit(task).predict(task, orig)
+    future = np.stack([data.y[s, t + 1: t + 1 + H, 0] for s, t in orig])
+    assert np.mean((fc.mean[..., 0] - future) ** 2) < 0.6 * np.mean((plain.mean[..., 0] - future) ** 2)
+    report = seasonal.report()
+    for s in range(2):
+        (sel,) = report["series_features"][f"{'ab'[s]}|f"]["selections"]
+        assert sel["seasonal"][0] + sel["seasonal"][2] >= 1 and sel["seasonal"][3] == 12
+        fit = seasonal.fits[("ab"[s], "f")][train_end]
+        y = data.y[s, :, 0]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for i in np.flatnonzero(orig[:, 0] == s)[::8]:
+                t = orig[i, 1]
+                direct = ARIMA(y[: t + 1], order=fit.order, trend=fit.trend, seasonal_order=fit.seasonal)
+                np.testing.assert_allclose(fc.mean[i, :, 0], direct.filter(fit.params).forecast(H), atol=1e-6)
+    assert "chosen in 2 of 2 selections" in report["notes"][0]
+
+
+def test_arima_seasonal_terms_need_a_regular_grid_whole_steps_and_two_cycles(monkeypatch):
+    """No seasonal terms (and a note saying why) on an irregular grid, for a period that is not a whole number
+    of steps, or on data shorter than two cycles; without a period the search is the non-seasonal one."""
+    from biocount_arima.forecaster import season_of, select
+
+    assert season_of(np.arange(10.0) * 3, 24.0) == (8, None)
+    assert season_of(np.arange(10.0) * 3, None) == (0, None)
+    assert "not a whole number" in season_of(np.arange(10.0) * 3, 25.0)[1]
+    assert "not regular" in season_of(np.array([0.0, 1.0, 3.0]), 2.0)[1]
+    import biocount_arima.forecaster as arima
+
+    tried = []
+    estimate = arima._estimate
+    monkeypatch.setattr(arima, "_estimate", lambda *a: tried.append(a[4]) or estimate(*a))
+    y = seasonal_study(T=40).y[0, :, 0]
+    assert select(y, 22, ArimaOptions(period=24.0), season=12).seasonal == (0, 0, 0, 0)  # 23 points < 2 cycles
+    assert set(tried) == {(0, 0, 0, 0)}
+    assert select(y, 39, ArimaOptions(period=24.0, max_P=0, max_Q=0), season=12).seasonal == (0, 0, 0, 0)
+    fit = select(y, 39, ArimaOptions(period=24.0), season=12)
+    assert fit.seasonal != (0, 0, 0, 0) and {(1, 0, 0, 12), (0, 0, 1, 12), (1, 0, 1, 12)} <= set(tried)
+    # a re-selection's stepwise step also toggles the seasonal AR and MA terms
+    steps = {(c[0], c[2]) for c in arima._neighbours(fit, ArimaOptions(period=24.0), 12)}
+    P, _, Q, _ = fit.seasonal
+    assert (fit.order, (1 - P, 0, Q, 12) if (1 - P) or Q else (0, 0, 0, 0)) in steps
+    assert (fit.order, (P, 0, 1 - Q, 12) if P or (1 - Q) else (0, 0, 0, 0)) in steps
+
+
+def test_arima_with_a_period_reads_no_data_after_an_origin():
+    """The truncation contract with seasonal terms: deleting data after t leaves forecasts at origins <= t
+    bit-identical (selections, seasonal candidates, the divergence rule)."""
+    data = seasonal_study()
+    origins = np.array([[0, t] for t in range(50, 93)])
+
+    def forecast(until):
+        d = ModalityData(series=["a"], times=data.times[:until], features=["f"], values=data.y[:1, :until],
+                         meta={"modality": "x"})
+        task = ForecastTask(data=align({"x": d}, target="x"), horizon=2, train_end=np.array([49]))
+        return ArimaForecaster(ArimaOptions(period=24.0)).fit(task).predict(task, origins[origins[:, 1] < until]).mean
+
+    full, cut = forecast(96), forecast(75)
+    np.testing.assert_array_equal(cut, full[: cut.shape[0]])
 
 
 def test_point_metrics_by_hand():

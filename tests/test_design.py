@@ -102,6 +102,15 @@ def test_replicates_keep_mean_and_a_unit_file(liver_like, tmp_path):
     assert grouped["protein"].shape == (32, 2) and sorted(set(grouped["protein"].obs["series"])) == ["A", "B"]
 
 
+def test_period_alone_declares_the_cycle_and_leaves_the_data_as_they_are(liver_like, tmp_path):
+    """Without --link, --period only tells the forecasters the study's cycle (climatology, ARIMA's seasonal
+    terms): no modality is moved."""
+    protein, mrna = liver_like
+    data = _mods(tmp_path, protein, mrna)
+    out, report = apply(data, target="protein", design=Design(period=24.0))
+    assert all(out[m] is data[m] for m in data) and report == []
+
+
 def test_time_scale_multiplies_one_modality_s_times(liver_like, tmp_path):
     protein, mrna = liver_like
     data = _mods(tmp_path, protein, mrna)
@@ -112,7 +121,6 @@ def test_time_scale_multiplies_one_modality_s_times(liver_like, tmp_path):
 
 @pytest.mark.parametrize(("design", "needle"), [
     (Design(link={"mRNA": "all"}, replicates="nope.csv"), "--replicates nope.csv: nope.csv is neither"),
-    (Design(period=24.0), "--period places a modality from another experiment"),
     (Design(link={"protein": "all"}), "'protein' is the target"),
     (Design(link={"metab": "all"}), "no modality 'metab'"),
 ])

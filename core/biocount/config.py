@@ -94,8 +94,9 @@ class RunConfig(BaseModel):
                                                         "series), or a CSV of series, unit (averaged per unit).")
     period: float | None = Field(default=None, gt=0, allow_inf_nan=False, description="The study's cycle in its time units (24: "
                                                                  "circadian hours): linked modalities are placed on "
-                                                                 "the target's clock by phase, and climatology "
-                                                                 "forecasts from the same phase of earlier cycles.")
+                                                                 "the target's clock by phase, climatology "
+                                                                 "forecasts from the same phase of earlier cycles "
+                                                                 "and ARIMA tries seasonal terms at that lag.")
     time_scale: dict[str, float] = Field(default_factory=dict, description="MOD=FACTOR (repeat per modality; a "
                                          "mapping in YAML / bc.run): multiply a modality's times (hours to days: 1/24).")
     options: dict[str, dict[str, Any]] = Field(default_factory=dict,

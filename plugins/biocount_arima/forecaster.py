@@ -6,7 +6,11 @@ chosen as R's auto.arima does: d is the smallest order after which a KPSS test (
 rejects stationarity (d <= max_d; a series too short to test is differenced once), then p <= max_p
 and q <= max_q by AICc, with a constant when d = 0 and with and without drift when d = 1. AICc is
 not compared across d: differencing changes the data the likelihood is computed on. An order needs 3
-observations per parameter.
+observations per parameter. When the run declares a cycle (``--period``) and the grid is regular with the
+period a whole number s >= 2 of its steps, every order is also tried with a seasonal AR(1) and a seasonal
+MA(1) term at lag s (auto.arima's seasonal candidates, P <= max_P, Q <= max_Q, no seasonal differencing),
+where the data hold two whole cycles and 3 observations per parameter; the report says why a declared period
+gives no seasonal terms.
 
 Estimation: maximum likelihood with the innovation variance concentrated out (one parameter fewer for
 the optimiser; it reaches statsmodels' plain optimum, sometimes a higher one) and, on a re-selection,
@@ -45,7 +49,14 @@ from .options import ArimaOptions
 QUANTILES = (0.025, 0.1, 0.9, 0.975)
 MIN_KPSS = 25  # below this a KPSS unit-root test has too little power to trust; assume a unit root
 MIN_OBS_PER_PARAM = 3  # an order needs this many observations per estimated parameter
+# seasonal terms need this many whole cycles of data (one cycle gives a seasonal lag a handful of pairs: on the
+# 48-hour liver mRNA table (period 24) they were chosen and the h = 1 MSE rose 0.476 -> 0.590; docs/performance.md 4f)
+MIN_CYCLES = 2
 DIVERGENCE = 3.0  # forecasts beyond the range seen so far by this many ranges fall back to persistence
+
+
+NO_SEASON = (0, 0, 0, 0)  # statsmodels' seasonal_order (P, D, Q, s) of a model without seasonal terms
+Candidate = tuple[tuple[int, int, int], str, tuple[int, int, int, int]]  # order, trend, seasonal order
 
 
 @dataclass
@@ -59,17 +70,35 @@ class SeriesFit:
     fallback: str | None = None  # why persistence is used instead
     warnings: list[str] = field(default_factory=list)
     names: tuple[str, ...] = ()  # statsmodels' names of ``params``
+    seasonal: tuple[int, int, int, int] = NO_SEASON  # statsmodels' seasonal_order
 
     @property
     def persistence(self) -> bool:
         """Forecasts equal persistence: a fallback, or a random walk without drift."""
-        return self.params is None or (self.order == (0, 1, 0) and self.trend == "n")
+        return self.params is None or (self.order == (0, 1, 0) and self.trend == "n" and self.seasonal == NO_SEASON)
 
 
-def _model(y: np.ndarray, order: tuple[int, int, int], trend: str, concentrate_scale: bool = False):
+def _model(y: np.ndarray, order: tuple[int, int, int], trend: str, concentrate_scale: bool = False,
+           seasonal: tuple[int, int, int, int] = NO_SEASON):
     from statsmodels.tsa.arima.model import ARIMA
 
-    return ARIMA(y, order=order, trend=trend, concentrate_scale=concentrate_scale)
+    return ARIMA(y, order=order, trend=trend, seasonal_order=seasonal, concentrate_scale=concentrate_scale)
+
+
+def season_of(times: np.ndarray, period: float | None) -> tuple[int, str | None]:
+    """The seasonal lag in grid steps for a cycle of ``period`` time units (0: none), and why none where a
+    period was given: seasonal terms need a regular grid with the period a whole number (>= 2) of its steps."""
+    if period is None:
+        return 0, None
+    steps = np.diff(np.asarray(times, dtype=float))
+    if steps.size == 0 or not np.allclose(steps, steps[0], rtol=1e-6, atol=0):
+        return 0, (f"the period {period:g} gives ARIMA no seasonal terms: the time grid is not regular (steps "
+                   f"{np.min(steps) if steps.size else 0:g} to {np.max(steps) if steps.size else 0:g})")
+    s = period / steps[0]
+    if abs(s - round(s)) > 1e-6 * max(s, 1.0) or round(s) < 2:
+        return 0, (f"the period {period:g} gives ARIMA no seasonal terms: it is not a whole number (>= 2) of the "
+                   f"grid's step {steps[0]:g}")
+    return int(round(s)), None
 
 
 def _kpss_d(y: np.ndarray, max_d: int, alpha: float = 0.05) -> int:
@@ -85,35 +114,59 @@ def _kpss_d(y: np.ndarray, max_d: int, alpha: float = 0.05) -> int:
     return max_d
 
 
-def _candidates(y: np.ndarray, options: ArimaOptions) -> list[tuple[tuple[int, int, int], str]]:
+def _seasonals(options: ArimaOptions, season: int) -> list[tuple[int, int, int, int]]:
+    """The seasonal parts tried with every order: none, and P <= max_P, Q <= max_Q at lag ``season``."""
+    if season < 2:
+        return [NO_SEASON]
+    return [(P, 0, Q, season) if P or Q else NO_SEASON
+            for P, Q in itertools.product(range(options.max_P + 1), range(options.max_Q + 1))]
+
+
+def _candidates(y: np.ndarray, options: ArimaOptions, season: int = 0) -> list[Candidate]:
     if options.order is not None:
         order = tuple(options.order)
-        return [(order, "c" if order[1] == 0 else "n")]
+        return [(order, "c" if order[1] == 0 else "n", NO_SEASON)]
     d = _kpss_d(y[~np.isnan(y)], options.max_d)
     trends = {0: ["c"], 1: ["n", "t"]}.get(d, ["n"])  # constant; drift (auto.arima's include.drift)
-    return [((p, d, q), t) for p, q in itertools.product(range(options.max_p + 1), range(options.max_q + 1))
-            for t in trends]
+    return [((p, d, q), t, sp) for sp in _seasonals(options, season)
+            for p, q in itertools.product(range(options.max_p + 1), range(options.max_q + 1)) for t in trends]
 
 
-def _neighbours(fit: SeriesFit, options: ArimaOptions) -> list[tuple[tuple[int, int, int], str]]:
-    """auto.arima's stepwise step: the current order, p or q one up or down, drift toggled (d = 1)."""
+def _neighbours(fit: SeriesFit, options: ArimaOptions, season: int = 0) -> list[Candidate]:
+    """auto.arima's stepwise step: the current order, p or q one up or down, drift toggled (d = 1), and with
+    a cycle the seasonal AR or MA term toggled."""
     p, d, q = fit.order
-    out = [((p, d, q), fit.trend)]
-    out += [((p + dp, d, q + dq), fit.trend) for dp, dq in ((1, 0), (-1, 0), (0, 1), (0, -1))
+    sp = fit.seasonal
+    out = [((p, d, q), fit.trend, sp)]
+    out += [((p + dp, d, q + dq), fit.trend, sp) for dp, dq in ((1, 0), (-1, 0), (0, 1), (0, -1))
             if 0 <= p + dp <= options.max_p and 0 <= q + dq <= options.max_q]
     if d == 1:
-        out.append(((p, d, q), "t" if fit.trend == "n" else "n"))
+        out.append(((p, d, q), "t" if fit.trend == "n" else "n", sp))
+    P, Q = sp[0], sp[2]
+    for toggled in ((1 - P, Q), (P, 1 - Q)) if season >= 2 else ():
+        if toggled[0] <= options.max_P and toggled[1] <= options.max_Q:
+            out.append(((p, d, q), fit.trend, (toggled[0], 0, toggled[1], season) if any(toggled) else NO_SEASON))
     return out
 
 
-def _hannan_rissanen_aicc(z: np.ndarray, order: tuple[int, int, int], trend: str, start: int, m: int,
-                          resid: np.ndarray) -> float:
-    """AICc of an ARMA(p, q) on the differenced series ``z`` by Hannan–Rissanen: least squares of z_t on its p
-    lags and q lags of the long AR's residuals ``resid`` (plus a constant), over the common sample t >= start."""
+def _lags(order: tuple[int, int, int], seasonal: tuple[int, int, int, int]) -> tuple[list[int], list[int]]:
+    """The AR and MA lags of a (seasonal) ARMA: 1..p, and with a seasonal term also s..s+p (the
+    multiplicative model's lags, each with a free coefficient in the least squares)."""
     p, _, q = order
+    P, _, Q, s = seasonal
+    ar = list(range(1, p + 1)) + ([s + i for i in range(p + 1)] if P else [])
+    ma = list(range(1, q + 1)) + ([s + j for j in range(q + 1)] if Q else [])
+    return ar, ma
+
+
+def _hannan_rissanen_aicc(z: np.ndarray, candidate: Candidate, start: int, m: int, resid: np.ndarray) -> float:
+    """AICc of a (seasonal) ARMA on the differenced series ``z`` by Hannan–Rissanen: least squares of z_t on
+    its AR lags and the MA lags of the long AR's residuals ``resid`` (plus a constant), over the common sample
+    t >= start."""
+    order, trend, seasonal = candidate
+    ar, ma = _lags(order, seasonal)
     n = z.size - start
-    cols = [z[start - i: z.size - i] for i in range(1, p + 1)] + [resid[start - m - j: resid.size - j]
-                                                                  for j in range(1, q + 1)]
+    cols = [z[start - i: z.size - i] for i in ar] + [resid[start - m - j: resid.size - j] for j in ma]
     if trend != "n":
         cols.append(np.ones(n))
     target = z[start:]
@@ -123,31 +176,30 @@ def _hannan_rissanen_aicc(z: np.ndarray, order: tuple[int, int, int], trend: str
         rss = float(np.sum((target - X @ beta) ** 2))
     else:
         rss = float(np.sum(target**2))
-    k = p + q + (trend != "n") + 1
+    k = order[0] + order[2] + seasonal[0] + seasonal[2] + (trend != "n") + 1
     if n - k - 1 <= 0 or rss <= 0:
         return np.inf
     return n * math.log(rss / n) + 2 * k + 2 * k * (k + 1) / (n - k - 1)
 
 
-def preselect(y: np.ndarray, candidates: list[tuple[tuple[int, int, int], str]],
-              keep: int) -> list[tuple[tuple[int, int, int], str]]:
+def preselect(y: np.ndarray, candidates: list[Candidate], keep: int) -> list[Candidate]:
     """The ``keep`` candidates with the lowest Hannan–Rissanen AICc (a few least-squares fits on a common
     sample, no likelihood optimisation); all of them when the series has gaps or is too short to rank."""
     if len(candidates) <= keep or np.isnan(y).any():
         return candidates
     d = candidates[0][0][1]
     z = np.diff(y, n=d)
-    max_p = max(c[0][0] for c in candidates)
-    max_q = max(c[0][2] for c in candidates)
-    m = max(max_p + max_q, min(int(math.ceil(10 * math.log10(max(z.size, 10)))), z.size // 4))
-    start = m + max(max_p, max_q)
-    if z.size - start < MIN_OBS_PER_PARAM * (max_p + max_q + 2) or np.ptp(z) == 0:
+    lags = [_lags(order, seasonal) for order, _, seasonal in candidates]
+    max_ar, max_ma = max(max(ar, default=0) for ar, _ in lags), max(max(ma, default=0) for _, ma in lags)
+    m = max(max_ar + max_ma, min(int(math.ceil(10 * math.log10(max(z.size, 10)))), z.size // 4))
+    start = m + max(max_ar, max_ma)
+    if z.size - start < MIN_OBS_PER_PARAM * (max_ar + max_ma + 2) or np.ptp(z) == 0:
         return candidates
     # the long AR(m), fitted once: its residuals stand in for the innovations of every candidate
-    lags = np.column_stack([z[m - i: z.size - i] for i in range(1, m + 1)] + [np.ones(z.size - m)])
-    beta, *_ = np.linalg.lstsq(lags, z[m:], rcond=None)
-    resid = z[m:] - lags @ beta
-    scores = [_hannan_rissanen_aicc(z, o, t, start, m, resid) for o, t in candidates]
+    lagged = np.column_stack([z[m - i: z.size - i] for i in range(1, m + 1)] + [np.ones(z.size - m)])
+    beta, *_ = np.linalg.lstsq(lagged, z[m:], rcond=None)
+    resid = z[m:] - lagged @ beta
+    scores = [_hannan_rissanen_aicc(z, c, start, m, resid) for c in candidates]
     order = np.argsort(scores, kind="stable")
     return [candidates[i] for i in sorted(order[:keep])]
 
@@ -163,28 +215,30 @@ def _start(model, previous: SeriesFit | None) -> np.ndarray | None:
         return None
     named = dict(zip(previous.names, previous.params, strict=True))
     start = np.array([named.get(n, 0.0) for n in model.param_names])
-    ar = [start[i] for i, n in enumerate(model.param_names) if n.startswith("ar.")]
-    ma = [start[i] for i, n in enumerate(model.param_names) if n.startswith("ma.")]
-    if (ar and not is_invertible(np.r_[1.0, -np.asarray(ar)])) or (ma and not is_invertible(np.r_[1.0, ma])):
-        return None
+    for prefix, sign in (("ar.L", -1.0), ("ma.L", 1.0), ("ar.S.L", -1.0), ("ma.S.L", 1.0)):  # each polynomial
+        coefs = [start[i] for i, n in enumerate(model.param_names) if n.startswith(prefix)]
+        if coefs and not is_invertible(np.r_[1.0, sign * np.asarray(coefs)]):
+            return None
     return start
 
 
-def _estimate(part: np.ndarray, order: tuple[int, int, int], trend: str,
-              previous: SeriesFit | None) -> tuple[float, np.ndarray, tuple[str, ...]]:
+def _estimate(part: np.ndarray, order: tuple[int, int, int], trend: str, previous: SeriesFit | None,
+              seasonal: tuple[int, int, int, int] = NO_SEASON) -> tuple[float, np.ndarray, tuple[str, ...]]:
     """Maximum likelihood estimates of one candidate and its AICc (statsmodels' own, from one filter pass at
     the estimates). The variance is concentrated out of the likelihood while optimising (one parameter fewer
     to search over: about a third fewer likelihood evaluations) and appended to the estimates, so the forecasts
     run the plain model with a fixed variance, estimated on data up to the selection only."""
-    model = _model(part, order, trend, concentrate_scale=True)
+    model = _model(part, order, trend, concentrate_scale=True, seasonal=seasonal)
     params = model.fit(start_params=_start(model, previous), return_params=True) if model.k_params else np.zeros(0)
     res = model.filter(params, cov_type="none")
     return (res.aicc if np.isfinite(res.aicc) else np.inf), np.r_[params, res.scale], (*model.param_names, "sigma2")
 
 
-def select(y: np.ndarray, at: int, options: ArimaOptions, previous: SeriesFit | None = None) -> SeriesFit:
+def select(y: np.ndarray, at: int, options: ArimaOptions, previous: SeriesFit | None = None,
+           season: int = 0) -> SeriesFit:
     """Select the order by AICc and estimate it on ``y[: at + 1]``: the full search, or a stepwise
-    search around ``previous`` (a re-selection as the series grows)."""
+    search around ``previous`` (a re-selection as the series grows); ``season``: the seasonal lag in grid
+    steps (0: none)."""
     part = y[: at + 1]
     observed = int(np.sum(~np.isnan(part)))
     if observed < 4:
@@ -192,28 +246,31 @@ def select(y: np.ndarray, at: int, options: ArimaOptions, previous: SeriesFit | 
     best, caught = None, []
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
-        candidates = _candidates(part, options)  # settles d by KPSS on the data so far
+        candidates = _candidates(part, options, season)  # settles d by KPSS on the data so far
         stepwise = previous is not None and previous.order is not None and options.order is None \
             and previous.order[1] == candidates[0][0][1]  # same d: auto.arima's stepwise step suffices
         if stepwise:
-            candidates = _neighbours(previous, options)
+            candidates = _neighbours(previous, options, season)
         if options.preselect is not None:  # full likelihood fits for the finalists only
             candidates = preselect(part, candidates, options.preselect)
-        for order, trend in candidates:
-            n_params = order[0] + order[2] + (trend != "n") + 1  # + constant or drift, + variance
-            if observed - order[1] < MIN_OBS_PER_PARAM * n_params:  # too many parameters for the data
+        for order, trend, seasonal in candidates:
+            n_params = order[0] + order[2] + seasonal[0] + seasonal[2] + (trend != "n") + 1  # + const/drift, + var
+            need = MIN_OBS_PER_PARAM * n_params if seasonal == NO_SEASON else \
+                max(MIN_OBS_PER_PARAM * n_params, MIN_CYCLES * seasonal[3])
+            if observed - order[1] < need:  # too many parameters, or too few cycles, for the data
                 continue
             try:  # a re-selection warm-starts every neighbour from the previous estimates
-                score, params, names = _estimate(part, order, trend, previous if stepwise else None)
+                score, params, names = _estimate(part, order, trend, previous if stepwise else None, seasonal)
             except Exception as exc:  # statsmodels raises LinAlgError, ValueError ...
-                caught.append(f"{order}: {type(exc).__name__}: {exc}")
+                label = f"{order}" if seasonal == NO_SEASON else f"{order}x{seasonal}"
+                caught.append(f"{label}: {type(exc).__name__}: {exc}")
                 continue
             if best is None or score < best[0]:
-                best = (score, order, trend, params, names)
+                best = (score, order, trend, params, names, seasonal)
     caught += sorted({f"{w.category.__name__}: {w.message}" for w in record})
     if best is None:
         return SeriesFit(at, None, fallback="no order could be fitted", warnings=caught)
-    return SeriesFit(at, best[1], best[2], best[3], None, caught, best[4])
+    return SeriesFit(at, best[1], best[2], best[3], None, caught, best[4], best[5])
 
 
 def selection_points(y: np.ndarray, train_end: int, last: int, growth: float | None) -> list[int]:
@@ -261,10 +318,10 @@ def dynamic_forecasts(res, origins: np.ndarray, horizon: int) -> tuple[np.ndarra
 
 
 def _forecast_series(y: np.ndarray, origins: np.ndarray, horizon: int, train_end: int, options: ArimaOptions,
-                     known: dict[int, SeriesFit]
+                     known: dict[int, SeriesFit], season: int = 0
                      ) -> tuple[np.ndarray, np.ndarray, list[SeriesFit], np.ndarray, np.ndarray]:
     """Mean (n, H), quantiles (n, H, 4), the fits used, a per-origin persistence flag and the sd (n, H), at
-    sorted ``origins``."""
+    sorted ``origins`` (``season``: the seasonal lag in grid steps, 0: none)."""
     from scipy.stats import norm
 
     n = origins.size
@@ -279,7 +336,7 @@ def _forecast_series(y: np.ndarray, origins: np.ndarray, horizon: int, train_end
     lo_seen, hi_seen = np.fmin.accumulate(y), np.fmax.accumulate(y)
     fits: list[SeriesFit] = []
     for k, at in enumerate(points):
-        fit = known.get(at) or select(y, at, options, fits[-1] if fits else None)
+        fit = known.get(at) or select(y, at, options, fits[-1] if fits else None, season)
         fits.append(fit)
         rows = np.flatnonzero(segment == k)
         if fit.params is None or rows.size == 0:
@@ -288,7 +345,8 @@ def _forecast_series(y: np.ndarray, origins: np.ndarray, horizon: int, train_end
             warnings.simplefilter("always")
             end = int(origins[rows].max())
             # the data up to the last origin, then none: forecasts from an origin read data up to it only
-            res = _model(np.r_[y[: end + 1], np.full(horizon, np.nan)], fit.order, fit.trend).filter(fit.params)
+            res = _model(np.r_[y[: end + 1], np.full(horizon, np.nan)], fit.order, fit.trend,
+                         seasonal=fit.seasonal).filter(fit.params)
             m, v = dynamic_forecasts(res, origins[rows], horizon)
             se = np.sqrt(v)  # NaN (a warning, recorded) where a model at the edge of stationarity gives v < 0
         o = origins[rows]
@@ -306,9 +364,10 @@ def _forecast_series(y: np.ndarray, origins: np.ndarray, horizon: int, train_end
 
 
 def _series_job(ys: np.ndarray, origins: np.ndarray, horizon: int, train_end: int, options: ArimaOptions,
-                known: list[dict[int, SeriesFit]]):
+                known: list[dict[int, SeriesFit]], season: int = 0):
     """All target features of one series."""
-    out = [_forecast_series(ys[:, f], origins, horizon, train_end, options, known[f]) for f in range(ys.shape[1])]
+    out = [_forecast_series(ys[:, f], origins, horizon, train_end, options, known[f], season)
+           for f in range(ys.shape[1])]
     return (np.stack([o[0] for o in out], axis=-1), np.stack([o[1] for o in out], axis=-2),
             [o[2] for o in out], np.stack([o[3] for o in out], axis=-1), np.stack([o[4] for o in out], axis=-1))
 
@@ -320,6 +379,7 @@ class ArimaForecaster:
         self.options = options or ArimaOptions()
         self.fits: dict[tuple[str, str], dict[int, SeriesFit]] = {}
         self.persistence: dict[tuple[str, str], list[bool]] = {}
+        self.season, self.no_season = 0, None  # seasonal lag in grid steps; why a declared period gives none
 
     def fit(self, task: ForecastTask) -> ArimaForecaster:
         self.fits, self.persistence = {}, {}  # local models: selected per series as origins are forecast
@@ -337,8 +397,9 @@ class ArimaForecaster:
             rows = np.flatnonzero(origins[:, 0] == s)
             jobs.append((s, rows[np.argsort(origins[rows, 1], kind="stable")]))
         keys = {s: [(str(data.series[s]), str(f)) for f in data.target_features] for s, _ in jobs}
+        self.season, self.no_season = season_of(data.times, self.options.period)
         results = map_series(_series_job, [(data.y[s], origins[rows, 1], H, int(task.train_end[s]), self.options,
-                                            [self.fits.get(k, {}) for k in keys[s]]) for s, rows in jobs],
+                                            [self.fits.get(k, {}) for k in keys[s]], self.season) for s, rows in jobs],
                              n_jobs=self.options.n_jobs, labels=[str(data.series[s]) for s, _ in jobs])
         for (s, rows), (m, q, fits, persist, se) in zip(jobs, results, strict=True):
             mean[rows], quant[rows], sd[rows] = m, q, se
@@ -356,7 +417,9 @@ class ArimaForecaster:
         for (s, f), fits in self.fits.items():
             ordered = [fits[k] for k in sorted(fits)]
             per[f"{s}|{f}"] = {"selections": [{"at": fit.at, "order": list(fit.order) if fit.order else None,
-                                               "trend": fit.trend, "fallback": fit.fallback} for fit in ordered],
+                                               "trend": fit.trend, "fallback": fit.fallback}
+                                              | ({"seasonal": list(fit.seasonal)} if fit.seasonal != NO_SEASON else {})
+                                              for fit in ordered],
                                "warnings": sorted({w for fit in ordered for w in fit.warnings})}
         flags = [np.asarray(v, dtype=bool) for v in self.persistence.values() if len(v)]
         always = sum(int(v.all()) for v in flags)
@@ -367,5 +430,13 @@ class ArimaForecaster:
         if flags and always:
             notes.append(f"ARIMA forecasts equal persistence on {always} of {len(flags)} series x features (fallbacks "
                          "or random walks, typical of short series): there its DM test repeats the one against naive")
+        if self.no_season:
+            notes.append(self.no_season)
+        elif self.season:
+            chosen = sum(fit.seasonal != NO_SEASON for fits in self.fits.values() for fit in fits.values())
+            total = sum(len(fits) for fits in self.fits.values())
+            notes.append(f"seasonal terms at lag {self.season} grid steps (period {self.options.period:g}): chosen in "
+                         f"{chosen} of {total} selections (tried where the data held {MIN_CYCLES * self.season} "
+                         "observations, two whole cycles)")
         out["notes"] = notes
         return out

@@ -14,6 +14,14 @@ class ArimaOptions(BaseModel):
     max_p: int = Field(default=2, ge=0, le=5, description="Largest AR order tried.")
     max_d: int = Field(default=1, ge=0, le=2, description="Largest differencing order tried.")
     max_q: int = Field(default=1, ge=0, le=5, description="Largest MA order tried.")
+    max_P: int = Field(default=1, ge=0, le=1, description="Seasonal AR terms tried (0 or 1) when the run declares a "
+                                                         "cycle (--period) on a regular grid.")
+    max_Q: int = Field(default=1, ge=0, le=1, description="Seasonal MA terms tried (0 or 1), as max_P.")
+    period: float | None = Field(
+        default=None, gt=0, allow_inf_nan=False,
+        description="Length of the cycle in the data's time units (the run's --period): every order is also tried "
+                    "with a seasonal AR(1) and MA(1) term at that lag, where the grid is regular and the period a whole "
+                    "number (>= 2) of its steps; None: no seasonal terms.")
     preselect: int | None = Field(
         default=None, ge=1,
         description="Rank the candidate orders by a Hannan–Rissanen AICc (least squares, no likelihood "

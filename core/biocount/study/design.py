@@ -15,7 +15,9 @@ read modalities, applied in this order and reported in run.json (never guessed):
    in phase (circadian time). It is placed on the target's time points by phase: at target time t, the
    rows the source measured at the latest phase at or before ``t mod period`` (circularly), from the
    last cycle it measured that phase. Only the source's data enter (never the target's), and each
-   target time gets a phase at or before its own: the alignment still looks backwards.
+   target time gets a phase at or before its own: the alignment still looks backwards. Without a link,
+   ``period`` changes no data: it only declares the study's cycle to the forecasters that use one
+   (climatology, ARIMA's seasonal terms).
 """
 
 from __future__ import annotations
@@ -66,9 +68,6 @@ def apply(data: dict[str, Any], *, target: str, design: Design) -> tuple[dict[st
                 out[name] = _average(out[name], units, name)
         report.append(f"replicates averaged: {len(units)} target series into {len(set(units.values()))} unit(s) "
                       f"({', '.join(sorted(set(units.values()))[:5])}) (--replicates {design.replicates})")
-    if design.period is not None and not design.link:
-        raise BiocountInputError("--period places a modality from another experiment on the target's clock by "
-                                 "phase; name it with --link, e.g. --link mRNA=all --period 24")
     for name, how in design.link.items():
         if name == target:
             raise BiocountInputError(f"--link {name}={how}: '{name}' is the target; link an input modality")
