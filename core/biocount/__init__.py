@@ -16,7 +16,7 @@ from biocount._version import PLUGIN_API, __version__
 
 if TYPE_CHECKING:
     from biocount.errors import BiocountError, BiocountInputError, ContractError, PluginError, RegistryError
-    from biocount.forecast import Forecast, Forecaster, ForecastTask
+    from biocount.forecast import Counts, Forecast, Forecaster, ForecastTask
     from biocount.host.contract import ModalityData, ModalityMeta, Units
     from biocount.host.hookspecs import hookimpl
     from biocount.host.specs import Capabilities, EncoderSpec, ForecasterSpec, NoOptions
@@ -33,6 +33,7 @@ _LAZY = {
     "Units": "host.contract",
     "Forecaster": "forecast",
     "Forecast": "forecast",
+    "Counts": "forecast",
     "ForecastTask": "forecast",
     "BiocountError": "errors",
     "BiocountInputError": "errors",
@@ -72,7 +73,7 @@ sys.meta_path.append(_PublicPaths())
 
 __all__ = [
     "run",
-    "PLUGIN_API", "BiocountError", "BiocountInputError", "Capabilities", "ContractError", "EncoderSpec", "Forecast",
+    "PLUGIN_API", "BiocountError", "BiocountInputError", "Capabilities", "ContractError", "Counts", "EncoderSpec", "Forecast",
     "ForecastTask", "Forecaster", "ForecasterSpec",
     "ModalityData", "ModalityMeta", "NoOptions", "PluginError", "RegistryError", "Units", "__version__",
     "hookimpl", "map_series",
