@@ -14,5 +14,5 @@ def biocount_register_forecasters(register):
         api="1.6",
         description="negative-binomial autoregression on the target's raw counts, one model per feature and "
                     "horizon pooled over series (statsmodels)",
-        capabilities=Capabilities(native_intervals=True),
+        capabilities=Capabilities(global_model=True, native_intervals=True),
     ))
