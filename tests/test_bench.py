@@ -99,3 +99,21 @@ def test_accuracy_suite_scores_saved_runs_again_without_fitting(tmp_path, monkey
     again = json.loads((tmp_path / "results" / "accuracy.json").read_text())
     assert again["summary"] == first["summary"] and again["results"] == first["results"]
     assert first["results"]["hare-lynx pelts"]["pairs"] and first["results"]["hare-lynx pelts"]["refits_checks"]
+
+
+def test_accuracy_suite_adds_extra_forecasters_where_the_data_allow(tmp_path, monkeypatch, capsys, shared_data):
+    """`bench accuracy --models nbar` runs every task with nbar as well; a task whose target nbar refuses (pig
+    weight: not counts) runs without it and says so; --models needs new runs, not saved ones."""
+    import bench.accuracy as accuracy
+    import biocount.engine as engine
+
+    monkeypatch.setattr(accuracy, "RESULTS", tmp_path / "results")
+    seen, real = [], engine.run
+    monkeypatch.setattr(engine, "run", lambda config, **kw: seen.append(list(config.models)) or real(config, **kw))
+    accuracy.main(["--only", "lynx trap,pig", "--seeds", "1", "--no-doc", "--models", "nbar"])
+    assert seen[0][-1] == "nbar"  # lynx trappings: counts, so nbar is a member
+    assert seen[1][-1] == "nbar" and "nbar" not in seen[2]  # pig weight: tried, refused, run without
+    assert "nbar left out of this run: nbar: the target 'body_weight' carries no raw counts" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        accuracy.main(["--from-runs", str(tmp_path), "--models", "nbar", "--no-doc"])
+    assert "--models need new runs" in capsys.readouterr().err
