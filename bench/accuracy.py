@@ -447,8 +447,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.from_runs is not None and (args.save_runs is not None or args.lstm != "{}" or args.models):
         parser.error("--from-runs scores saved forecasts: --save-runs, --lstm and --models need new runs")
+    host = load_host()
     extra = tuple(m.strip() for m in args.models.split(",") if m.strip())
-    unknown = [m for m in extra if m not in {c.spec.name for c in load_host().components("forecaster")}]
+    unknown = sorted(set(extra) - {c.spec.name for c in host.components("forecaster")})
     if unknown:
         parser.error(f"--models {unknown[0]}: no such forecaster installed (biocount plugins list shows them)")
     if args.save_runs is not None:
@@ -459,7 +460,6 @@ def main(argv: list[str] | None = None) -> None:
     tasks = [t for t in TASKS if t.quick or not args.quick]
     if args.only:
         tasks = [t for t in tasks if any(k.strip().lower() in t.name.lower() for k in args.only.split(","))]
-    host = load_host()
     results, how = {}, {}
     clock = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:

@@ -91,9 +91,11 @@ def season_of(times: np.ndarray, period: float | None) -> tuple[int, str | None]
     if period is None:
         return 0, None
     steps = np.diff(np.asarray(times, dtype=float))
-    if steps.size == 0 or not np.allclose(steps, steps[0], rtol=1e-6, atol=0):
+    if steps.size == 0:
+        return 0, f"the period {period:g} gives ARIMA no seasonal terms: the grid has a single time point"
+    if not np.allclose(steps, steps[0], rtol=1e-6, atol=0):
         return 0, (f"the period {period:g} gives ARIMA no seasonal terms: the time grid is not regular (steps "
-                   f"{np.min(steps) if steps.size else 0:g} to {np.max(steps) if steps.size else 0:g})")
+                   f"{steps.min():g} to {steps.max():g})")
     s = period / steps[0]
     if abs(s - round(s)) > 1e-6 * max(s, 1.0) or round(s) < 2:
         return 0, (f"the period {period:g} gives ARIMA no seasonal terms: it is not a whole number (>= 2) of the "

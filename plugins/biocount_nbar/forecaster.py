@@ -46,6 +46,11 @@ def lagged(x: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
+def _lag_cube(x: np.ndarray, k: int) -> np.ndarray:
+    """(S, T, k): :func:`lagged` for every series of ``x`` (S, T)."""
+    return np.stack([lagged(row, k) for row in x])
+
+
 def expected_log1p(mu: np.ndarray, size: np.ndarray, last: np.ndarray) -> np.ndarray:
     """E[log1p(Y / L)] for Y ~ NB(mean mu, size) (1-d arrays of equal length): summed over the pmf where the
     counts stay small; above, the mean of log1p(q / L) over the distribution's quantiles q at ``GRID`` evenly
@@ -58,9 +63,7 @@ def expected_log1p(mu: np.ndarray, size: np.ndarray, last: np.ndarray) -> np.nda
     out = np.full(mu.shape, np.nan)
     small = np.isfinite(top) & (top <= EXACT_UP_TO)
     idx = np.flatnonzero(small)
-    for chunk in np.array_split(idx, max(1, idx.size // 2_000)):
-        if chunk.size == 0:
-            continue
+    for chunk in np.array_split(idx, max(1, idx.size // 2_000)) if idx.size else ():
         k = np.arange(int(top[chunk].max()) + 1)[None, :]
         pmf = stats.nbinom.pmf(k, size[chunk, None], p[chunk, None])
         out[chunk] = (pmf * np.log1p(k / last[chunk, None])).sum(1) / pmf.sum(1)
@@ -132,7 +135,7 @@ class NbarForecaster:
         self.features, self.models = [str(f) for f in data.target_features], {}
         t = np.arange(T)
         for f in range(F):
-            lags = np.stack([lagged(x[s, :, f], self.options.max_lags) for s in range(S)])  # (S, T, max_lags)
+            lags = _lag_cube(x[..., f], self.options.max_lags)
             usable = ~np.isnan(x[..., f]) & ~np.isnan(lags).any(axis=2)  # origins with max_lags values seen
             for h in range(1, task.horizon + 1):
                 ahead = np.zeros((S, T), dtype=bool)  # a measured target h steps on, within the training part
@@ -168,23 +171,22 @@ class NbarForecaster:
         origins = np.asarray(origins, dtype=int).reshape(-1, 2)
         N, H, F = origins.shape[0], task.horizon, data.y.shape[2]
         x, sizes = self._per_size(data)
-        seen = ~np.isnan(data.y).all(axis=2)
         # the series' last observed size factor at or before each origin: the future library size is unknown
-        last = np.array([sizes[s, np.flatnonzero(seen[s, : t + 1])[-1]] if seen[s, : t + 1].any() else 1.0
-                         for s, t in origins])
+        seen = ~np.isnan(data.y).all(axis=2)
+        latest = np.maximum.accumulate(np.where(seen, np.arange(seen.shape[1]), -1), axis=1)[origins[:, 0], origins[:, 1]]
+        last = np.where(latest >= 0, sizes[origins[:, 0], np.maximum(latest, 0)], 1.0)
         mean = np.full((N, H, F), np.nan)
         quant = np.full((N, H, F, len(QUANTILES)), np.nan)
         mu = np.full((N, H, F), np.nan)
         size = np.full((N, H, F), np.nan)
         center, scale = np.asarray(data.units.center, float), np.asarray(data.units.scale, float)
         for f in range(F):
-            lags = {s: lagged(x[s, :, f], self.options.max_lags) for s in np.unique(origins[:, 0])}
+            lags = _lag_cube(x[..., f], self.options.max_lags)[origins[:, 0], origins[:, 1]]  # (N, max_lags)
             for h in range(1, H + 1):
                 model = self.models.get((f, h), {})
                 if model.get("k") is None:
                     continue
-                k = model["k"]
-                X = np.stack([lags[s][t, :k] for s, t in origins])
+                X = lags[:, : model["k"]]
                 ok = ~np.isnan(X).any(axis=1)
                 m = last[ok] * np.exp(model["beta"][0] + X[ok] @ model["beta"][1:])
                 r = np.full(m.shape, 1.0 / model["alpha"])
