@@ -228,3 +228,26 @@ def test_a_count_likelihood_is_scored_on_the_raw_counts(demo_modalities):
     assert row["logs"] == pytest.approx(np.mean(-stats.nbinom(size, size / (size + mu)).logpmf(y[ok])))
     assert row["n"] == ok.sum() == sum(result.info["scores"]["pit"]["lstm:counts"])
     assert (y[ok] == np.round(y[ok])).all()  # scored on whole counts, not on the encoded values
+
+
+def test_scores_in_chunks_of_origins_equal_one_pass(tmp_path, monkeypatch):
+    """A large study is scored a chunk of test origins at a time (its quantile arrays for every forecaster at once
+    would not fit in memory): every pointwise score, the randomised PITs included, equals one pass over all."""
+    import biocount.evaluation.scoring as scoring
+    from biocount.engine import run, validated
+    from biocount.io.simulators import gut
+
+    path = tmp_path / "gut.csv"
+    gut(0, n_series=6, days=40).to_csv(path, index=False)
+    bt = run(validated({"data": [str(path)], "modalities": ["abundance=tabular"], "horizon": 2, "quiet": True,
+                        "models": ["arima", "naive", "climatology"],
+                        "options": {"arima": {"order": [1, 0, 0], "reselect_growth": None}}})).backtest
+    assert bt.test_origins.shape[0] < scoring.ROWS
+    whole = scoring.pointwise(bt)
+    assert {"arima:native", "climatology:native"} <= set(whole)  # a normal and a quantile distribution too
+    monkeypatch.setattr(scoring, "ROWS", 7)
+    bt._pointwise = None
+    chunked = scoring.pointwise(bt)
+    for name, scores in whole.items():
+        for key, values in scores.items():
+            np.testing.assert_array_equal(chunked[name][key], values, err_msg=f"{name} {key}")

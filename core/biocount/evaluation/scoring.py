@@ -29,9 +29,13 @@ BOOTSTRAP = 1000  # resamples of (series, origin) units for skill intervals
 SEED = 0  # the bootstrap's and the randomised PIT's generator: same numbers every run
 
 
+ROWS = 16_384  # test origins scored at once: the quantiles of a chunk, not of a whole large study, are in memory
+
+
 def distributions(bt) -> dict[str, dict[str, Any]]:
-    """name -> {"q": (N, H, F, K) test quantiles, "kind", and "w" (H, K) conformal widths or "sd" for a
-    normal}; cached on the backtest."""
+    """name -> {"q": rows -> (n, H, F, K) test quantiles of those origins (built when asked: a large study's
+    quantile arrays for every forecaster would not fit in memory together), "kind", and "w" (H, K) conformal
+    widths or "sd" for a normal}; cached on the backtest."""
     return _distributions(bt)[0]
 
 
@@ -50,15 +54,17 @@ def _distributions(bt) -> tuple[dict[str, dict[str, Any]], list[str]]:
         w, short = conformal_quantiles(fc["val"].mean, bt.y_val, val_scale, levels)
         capped |= set(short)
         test = fc["test"]
-        out[name] = {"kind": "conformal", "w": w, "q": test.mean[..., None] + w[None, :, None, :] * test_scale[..., None]}
+        out[name] = {"kind": "conformal", "w": w,
+                     "q": lambda r, m=test.mean, w=w: m[r][..., None] + w[None, :, None, :] * test_scale[r][..., None]}
         if test.sd is not None:
             from scipy.stats import norm
 
             out[f"{name}:native"] = {"kind": "normal", "sd": test.sd,
-                                     "q": test.mean[..., None] + norm.ppf(levels) * test.sd[..., None]}
+                                     "q": lambda r, m=test.mean, sd=test.sd: m[r][..., None] + norm.ppf(levels) * sd[r][..., None]}
         elif all(round(float(t), 6) in test.quantiles for t in levels):
             out[f"{name}:native"] = {"kind": "quantiles",
-                                     "q": np.stack([test.quantiles[round(float(t), 6)] for t in levels], axis=-1)}
+                                     "q": lambda r, qs=test.quantiles: np.stack([qs[round(float(t), 6)][r] for t in levels],
+                                                                                axis=-1)}
         if test.counts is not None and bt.data.y_counts is not None:  # a count likelihood: scored on the counts
             out[f"{name}:counts"] = _count_entry(test.counts, levels)
     notes = []
@@ -75,25 +81,26 @@ def _count_entry(counts, levels: np.ndarray) -> dict[str, Any]:
     from scipy import stats
 
     mu = np.maximum(counts.mu, 1e-12)
-    if counts.size is None:
-        dist, kind = stats.poisson(mu), "poisson"
-    else:
-        size = np.broadcast_to(counts.size, mu.shape)
-        dist, kind = stats.nbinom(size, size / (size + mu)), "negbinom"
-    return {"kind": kind, "mu": mu, "size": None if counts.size is None else size, "dist": dist,
-            "q": np.moveaxis(np.stack([dist.ppf(t) for t in levels]), 0, -1)}
+    size = None if counts.size is None else np.broadcast_to(counts.size, mu.shape)
+
+    def dist(r):  # scipy's distribution of the origins ``r``
+        return stats.poisson(mu[r]) if size is None else stats.nbinom(size[r], size[r] / (size[r] + mu[r]))
+
+    return {"kind": "poisson" if size is None else "negbinom", "mu": mu, "size": size, "dist": dist,
+            "q": lambda r: np.moveaxis(np.stack([dist(r).ppf(t) for t in levels]), 0, -1)}
 
 
-def _count_scores(y: np.ndarray, dist: dict[str, Any], rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Closed-form CRPS, log score and the randomised PIT of a count distribution at observed counts."""
-    q = dist["q"]
+def _count_scores(y: np.ndarray, dist: dict[str, Any], rng: np.random.Generator, r: slice) -> dict[str, np.ndarray]:
+    """Closed-form CRPS, log score and the randomised PIT of a count distribution at observed counts ``y`` of the
+    origins ``r``."""
+    q, mu = dist["q"](r), dist["mu"][r]
     yy = np.where(np.isnan(y) | ~np.all(np.isfinite(q), axis=-1), np.nan, y)
     if dist["kind"] == "poisson":
-        crps, logs = S.crps_poisson(yy, dist["mu"]), S.logs_poisson(yy, dist["mu"])
+        crps, logs = S.crps_poisson(yy, mu), S.logs_poisson(yy, mu)
     else:
-        crps, logs = S.crps_negbinom(yy, dist["size"], dist["mu"]), S.logs_negbinom(yy, dist["size"], dist["mu"])
-    return _with_quantile_scores({"crps": crps, "logs": logs, "pit": S.pit_counts(yy, dist["dist"].cdf, rng)},
-                                 yy, q, dist["mu"])
+        crps, logs = S.crps_negbinom(yy, dist["size"][r], mu), S.logs_negbinom(yy, dist["size"][r], mu)
+    return _with_quantile_scores({"crps": crps, "logs": logs, "pit": S.pit_counts(yy, dist["dist"](r).cdf, rng)},
+                                 yy, q, mu)
 
 
 def _with_quantile_scores(out: dict[str, np.ndarray], yy: np.ndarray, q: np.ndarray,
@@ -115,13 +122,15 @@ def observed_counts(bt) -> np.ndarray:
     return targets(replace(bt.data, y=bt.data.y_counts), bt.test_origins, bt.horizon)
 
 
-def _point_scores(y: np.ndarray, dist: dict[str, Any], mean: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Pointwise scores (N, H, F) of one distribution; NaN where y or the forecast is missing."""
-    q = dist["q"]
+def _point_scores(y: np.ndarray, dist: dict[str, Any], mean: np.ndarray, rng: np.random.Generator,
+                  r: slice) -> dict[str, np.ndarray]:
+    """Pointwise scores (n, H, F) of one distribution at the origins ``r`` (``y`` and ``mean`` are theirs); NaN
+    where y or the forecast is missing."""
+    q = dist["q"](r)
     ok = ~np.isnan(y) & np.all(np.isfinite(q), axis=-1)
     yy = np.where(ok, y, np.nan)
     if dist["kind"] == "normal":
-        sd = np.where(ok & (dist["sd"] > 0), dist["sd"], np.nan)
+        sd = np.where(ok & (dist["sd"][r] > 0), dist["sd"][r], np.nan)
         yy = np.where(np.isnan(sd), np.nan, yy)
         crps = S.crps_normal(yy, mean, np.nan_to_num(sd, nan=1.0))
         logs = S.logs_normal(yy, mean, np.nan_to_num(sd, nan=1.0))
@@ -137,14 +146,15 @@ def _point_scores(y: np.ndarray, dist: dict[str, Any], mean: np.ndarray, rng: np
 def pointwise(bt) -> dict[str, dict[str, np.ndarray]]:
     """name -> score -> (N, H, F) on test points; cached."""
     if getattr(bt, "_pointwise", None) is None:
-        rng = np.random.default_rng(SEED)
+        rng = np.random.default_rng(SEED)  # chunks in order draw what one pass over every origin would
         bt._pointwise = {}
         for name, dist in distributions(bt).items():
-            if name.endswith(":counts"):
-                bt._pointwise[name] = _count_scores(observed_counts(bt), dist, rng)
-                continue
-            base = name.removesuffix(":native")
-            bt._pointwise[name] = _point_scores(bt.y_test, dist, bt.forecasts[base]["test"].mean, rng)
+            counts = name.endswith(":counts")
+            y = observed_counts(bt) if counts else bt.y_test
+            mean = bt.forecasts[name.removesuffix(":native")]["test"].mean if not counts else None
+            parts = [_count_scores(y[r], dist, rng, r) if counts else _point_scores(y[r], dist, mean[r], rng, r)
+                     for r in (slice(a, a + ROWS) for a in range(0, max(y.shape[0], 1), ROWS))]
+            bt._pointwise[name] = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     return bt._pointwise
 
 
