@@ -13,6 +13,7 @@ BENCHMARKS = {
     "baseline": "the ARIMA baseline vs auto-ARIMA re-selected at every origin, on shared real tables",
     "arima_search": "ARIMA order search with vs without Hannan–Rissanen pre-selection: MSE and core-seconds",
     "arima_estimator": "ARIMA's estimator (concentrated variance, warm starts) vs statsmodels' plain fit, whole suite",
+    "arima_css": "ARIMA's approximation (conditional sums of squares, batched) vs its exact search: suite, 100 series",
     "e2e": "biocount run on the demo: time and memory per stage; CLI start-up",
     "threads": "the thread policy: LSTM fit with 1 thread vs all cores, unloaded and under a 2-process load",
     "scale": "pseudobulk of 1,000,000 cells x 2,000 genes, in memory and backed",
@@ -24,7 +25,7 @@ BENCHMARKS = {
     "gpu": "cuDNN vs CPU (bench/gpu_check.py); skipped without CUDA",
     "profile": "one biocount run under cProfile + torch.profiler: stages, forecasters, LSTM step parts",
 }
-WITH_OPTIONS = ("accuracy", "scaling", "study365", "distributed", "profile")  # they parse their own (--quick, ...)
+WITH_OPTIONS = ("accuracy", "scaling", "study365", "distributed", "profile", "arima_css")  # they parse their own (--quick, ...)
 
 
 def _module(name: str):

@@ -19,6 +19,14 @@ values, a new lag starts at zero). Together 1.6x fewer core-seconds over the acc
 (docs/performance.md, 4d). The variance is appended to the estimates, so forecasts run the plain
 model with all parameters fixed at values estimated on data up to the selection.
 
+Large studies (from APPROXIMATE_FROM series x target features on, or the option ``approximation``): auto.arima's
+approximation. Every candidate of the full search is estimated by conditional sums of squares on all
+selections at once (:mod:`.css`), the lowest conditional AICc among stationary and invertible estimates wins,
+and the forecasts are Box and Jenkins' recursions at those estimates (:func:`approximate`): 26x fewer
+core-seconds per series at 100 points, but on the accuracy suite the conditional AICc often chooses other
+orders and the test MSE moves by -9 % to +34 % (docs/performance.md 4g): hence only for large studies.
+Gaps and seasonal terms keep the exact path.
+
 Selection schedule, as a statistician would run a rolling-origin study: the order is selected and
 the parameters estimated on the training part, and selected and estimated again on all data up to
 the point where a series' observed history has grown by ``reselect_growth`` (20 %) since the last
@@ -52,6 +60,10 @@ MIN_OBS_PER_PARAM = 3  # an order needs this many observations per estimated par
 # seasonal terms need this many whole cycles of data (one cycle gives a seasonal lag a handful of pairs: on the
 # 48-hour liver mRNA table (period 24) they were chosen and the h = 1 MSE rose 0.476 -> 0.590; docs/performance.md 4f)
 MIN_CYCLES = 2
+# from this many series x target features on, orders are chosen by conditional sums of squares: the exact search
+# costs about 0.2 core-seconds per series and feature at 100 points (docs/performance.md 4g)
+APPROXIMATE_FROM = 1_000
+CHUNK = 4096  # selections estimated together by conditional sums of squares (arrays of CHUNK x length x orders)
 DIVERGENCE = 3.0  # forecasts beyond the range seen so far by this many ranges fall back to persistence
 
 
@@ -71,6 +83,7 @@ class SeriesFit:
     warnings: list[str] = field(default_factory=list)
     names: tuple[str, ...] = ()  # statsmodels' names of ``params``
     seasonal: tuple[int, int, int, int] = NO_SEASON  # statsmodels' seasonal_order
+    method: str = "mle"  # "css": chosen and estimated by conditional sums of squares (:func:`approximate`)
 
     @property
     def persistence(self) -> bool:
@@ -256,7 +269,7 @@ def select(y: np.ndarray, at: int, options: ArimaOptions, previous: SeriesFit | 
         if options.preselect is not None:  # full likelihood fits for the finalists only
             candidates = preselect(part, candidates, options.preselect)
         for order, trend, seasonal in candidates:
-            n_params = order[0] + order[2] + seasonal[0] + seasonal[2] + (trend != "n") + 1  # + const/drift, + var
+            n_params = _n_params((order, trend, seasonal))
             need = MIN_OBS_PER_PARAM * n_params if seasonal == NO_SEASON else \
                 max(MIN_OBS_PER_PARAM * n_params, MIN_CYCLES * seasonal[3])
             if observed - order[1] < need:  # too many parameters, or too few cycles, for the data
@@ -273,6 +286,92 @@ def select(y: np.ndarray, at: int, options: ArimaOptions, previous: SeriesFit | 
     if best is None:
         return SeriesFit(at, None, fallback="no order could be fitted", warnings=caught)
     return SeriesFit(at, best[1], best[2], best[3], None, caught, best[4], best[5])
+
+
+def _n_params(candidate: Candidate) -> int:
+    """Estimated parameters of a candidate: ARMA and seasonal lags, the constant or drift, the variance."""
+    order, trend, seasonal = candidate
+    return order[0] + order[2] + seasonal[0] + seasonal[2] + (trend != "n") + 1
+
+
+def _css_names(order: tuple[int, int, int], trend: str) -> tuple[str, ...]:
+    """statsmodels' parameter names of a non-seasonal ARIMA (its ``const`` at d = 0, ``x1``, the drift, at d = 1)."""
+    head = () if trend == "n" else ("const" if order[1] == 0 else "x1",)
+    return (*head, *(f"ar.L{i}" for i in range(1, order[0] + 1)), *(f"ma.L{j}" for j in range(1, order[2] + 1)),
+            "sigma2")
+
+
+def approximate(problems: list[tuple[np.ndarray, int]], options: ArimaOptions) -> list[SeriesFit | None]:
+    """Selections by conditional sums of squares, batched over every problem (``y``, ``at``): d by KPSS as in
+    the exact search, then every candidate order of the full search estimated by conditional least squares on
+    all problems with the same d and length at once (:mod:`.css`), and the lowest conditional AICc among the
+    stationary and invertible estimates chosen (auto.arima's ``approximation``). The estimates are returned in
+    statsmodels' form (mean or drift, lags, the variance), so a segment with gaps after its selection can run
+    statsmodels' Kalman filter with them (the others: :func:`_css_forecasts`). None where the exact search must
+    run instead: gaps in the data up to ``at`` (the Kalman filter handles them, conditional sums of squares do
+    not), fewer than 4 observations, a constant, or no candidate that could be estimated."""
+    from . import css
+
+    out: list[SeriesFit | None] = [None] * len(problems)
+    # (d, length) -> the candidates (the same for every member: admissibility depends on the length only), members
+    groups: dict[tuple[int, int], tuple[list[Candidate], list[tuple[int, np.ndarray, list[str]]]]] = {}
+    for i, (y, at) in enumerate(problems):
+        part = y[: at + 1]
+        seen = np.flatnonzero(~np.isnan(part))
+        if seen.size < 4 or seen[-1] - seen[0] + 1 != seen.size:
+            continue
+        observed = part[seen[0]: seen[-1] + 1]
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            cands = _candidates(observed, options)  # settles d by KPSS on the data so far
+        z = np.diff(observed, n=cands[0][0][1])
+        if np.ptp(z) == 0:  # nothing to fit: every order explains a constant exactly; the exact search decides
+            continue
+        cands = [c for c in cands if z.size >= MIN_OBS_PER_PARAM * _n_params(c)]
+        groups.setdefault((cands[0][0][1], z.size), (cands, []))[1].append(
+            (i, z, sorted({f"{w.category.__name__}: {w.message}" for w in record})))
+    for (_, n), (cands, members) in groups.items():
+        if not cands:
+            continue
+        start = max(c[0][0] for c in cands)  # every order's errors over the same times: comparable AICc
+        for lo in range(0, len(members), CHUNK):
+            part = members[lo: lo + CHUNK]
+            Z = np.stack([z for _, z, _ in part])
+            best = np.full(len(part), np.inf)
+            chosen: list[tuple[Candidate, np.ndarray, float] | None] = [None] * len(part)
+            for cand in cands:
+                (p, _, q), trend, _ = cand
+                const = trend != "n"
+                beta, rss = css.fit(Z, p, q, const, start)
+                score = css.aicc(rss, n - start, _n_params(cand))
+                ar, ma = beta[:, const: const + p], beta[:, const + p:]
+                score[~(css.admissible(ar, -1.0) & css.admissible(ma, 1.0))] = np.inf
+                for r in np.flatnonzero(score < best):
+                    best[r] = score[r]
+                    chosen[r] = (cand, beta[r], float(rss[r]) / (n - start))
+            for (i, _, caught), pick in zip(part, chosen, strict=True):
+                if pick is None:
+                    continue
+                (order, trend, _), beta, sigma2 = pick
+                const = trend != "n"
+                phi = beta[const: const + order[0]]
+                head = [beta[0] / (1.0 - phi.sum())] if const else []  # statsmodels' mean (drift), not the intercept
+                out[i] = SeriesFit(problems[i][1], order, trend, np.r_[head, beta[const:], sigma2], None, caught,
+                                   _css_names(order, trend), NO_SEASON, "css")
+    return out
+
+
+def _css_forecasts(y: np.ndarray, fit: SeriesFit, origins: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance (n, H) of a conditional-sums-of-squares fit's forecasts (:func:`.css.forecast`), ``y`` from
+    the series' first observation, without gaps up to the last origin (elsewhere the Kalman filter runs at the same
+    estimates: it handles gaps)."""
+    from . import css
+
+    named = dict(zip(fit.names, fit.params, strict=True))
+    phi = np.array([named[f"ar.L{i}"] for i in range(1, fit.order[0] + 1)])
+    theta = np.array([named[f"ma.L{j}"] for j in range(1, fit.order[2] + 1)])
+    mu = named.get("const", named.get("x1", 0.0))  # statsmodels' mean (drift); the recursion's intercept:
+    return css.forecast(y, fit.order[1], mu * (1.0 - phi.sum()), phi, theta, named["sigma2"], origins, horizon)
 
 
 def selection_points(y: np.ndarray, train_end: int, last: int, growth: float | None) -> list[int]:
@@ -336,6 +435,7 @@ def _forecast_series(y: np.ndarray, origins: np.ndarray, horizon: int, train_end
     segment = np.maximum(np.searchsorted(points, origins, side="right") - 1, 0)  # the selection in force
     # the divergence check's range at each origin: data up to that origin only
     lo_seen, hi_seen = np.fmin.accumulate(y), np.fmax.accumulate(y)
+    first = int(np.argmax(~np.isnan(y)))  # where a conditional-sums-of-squares fit's data begin
     fits: list[SeriesFit] = []
     for k, at in enumerate(points):
         fit = known.get(at) or select(y, at, options, fits[-1] if fits else None, season)
@@ -346,10 +446,12 @@ def _forecast_series(y: np.ndarray, origins: np.ndarray, horizon: int, train_end
         with warnings.catch_warnings(record=True) as record:
             warnings.simplefilter("always")
             end = int(origins[rows].max())
-            # the data up to the last origin, then none: forecasts from an origin read data up to it only
-            res = _model(np.r_[y[: end + 1], np.full(horizon, np.nan)], fit.order, fit.trend,
-                         seasonal=fit.seasonal).filter(fit.params)
-            m, v = dynamic_forecasts(res, origins[rows], horizon)
+            if fit.method == "css" and not np.isnan(y[first: end + 1]).any():
+                m, v = _css_forecasts(y[first: end + 1], fit, origins[rows] - first, horizon)
+            else:  # the data up to the last origin, then none: forecasts from an origin read data up to it only
+                res = _model(np.r_[y[: end + 1], np.full(horizon, np.nan)], fit.order, fit.trend,
+                             seasonal=fit.seasonal).filter(fit.params, cov_type="none")
+                m, v = dynamic_forecasts(res, origins[rows], horizon)
             se = np.sqrt(v)  # NaN (a warning, recorded) where a model at the edge of stationarity gives v < 0
         o = origins[rows]
         spread = np.maximum(hi_seen[o] - lo_seen[o], 1e-8)
@@ -382,6 +484,7 @@ class ArimaForecaster:
         self.fits: dict[tuple[str, str], dict[int, SeriesFit]] = {}
         self.persistence: dict[tuple[str, str], list[bool]] = {}
         self.season, self.no_season = 0, None  # seasonal lag in grid steps; why a declared period gives none
+        self.approximated = False  # selections by conditional sums of squares (:func:`approximate`)
 
     def fit(self, task: ForecastTask) -> ArimaForecaster:
         self.fits, self.persistence = {}, {}  # local models: selected per series as origins are forecast
@@ -400,6 +503,9 @@ class ArimaForecaster:
             jobs.append((s, rows[np.argsort(origins[rows, 1], kind="stable")]))
         keys = {s: [(str(data.series[s]), str(f)) for f in data.target_features] for s, _ in jobs}
         self.season, self.no_season = season_of(data.times, self.options.period)
+        self.approximated = self._approximates(data.y.shape[0] * F)
+        if self.approximated:  # batched selections first; the jobs then only forecast
+            self._approximate(data, jobs, keys, origins, task.train_end)
         results = map_series(_series_job, [(data.y[s], origins[rows, 1], H, int(task.train_end[s]), self.options,
                                             [self.fits.get(k, {}) for k in keys[s]], self.season) for s, rows in jobs],
                              n_jobs=self.options.n_jobs, labels=[str(data.series[s]) for s, _ in jobs])
@@ -413,6 +519,31 @@ class ArimaForecaster:
         mean[still] = np.broadcast_to(last[:, None, :], mean.shape)[still]
         return Forecast(mean=mean, quantiles={q: quant[..., i] for i, q in enumerate(QUANTILES)}, sd=sd)
 
+    def _approximates(self, models: int) -> bool:
+        """Whether a run of ``models`` series x target features selects by conditional sums of squares: the option,
+        or from APPROXIMATE_FROM on; never with seasonal terms (not part of the approximation)."""
+        wanted = self.options.approximation
+        return (models >= APPROXIMATE_FROM if wanted is None else wanted) and self.season < 2
+
+    def _approximate(self, data, jobs, keys, origins: np.ndarray, train_end: np.ndarray) -> None:
+        """Every selection the jobs will need and do not have yet, by :func:`approximate`, into ``self.fits``."""
+        problems, where = [], []
+        for s, rows in jobs:
+            last = int(origins[rows, 1].max())
+            for f, key in enumerate(keys[s]):
+                y, known = data.y[s][:, f], self.fits.get(key, {})
+                for at in selection_points(y, int(train_end[s]), last, self.options.reselect_growth):
+                    if at not in known:
+                        problems.append((y, at))
+                        where.append((key, at))
+        # batches of CHUNK selections: on the worker processes when there are several (each batch is as fast per
+        # selection as a bigger one, and a selection's numbers do not depend on its batch)
+        batches = [(problems[i: i + CHUNK], self.options) for i in range(0, len(problems), CHUNK)]
+        fits = [fit for batch in map_series(approximate, batches, n_jobs=self.options.n_jobs) for fit in batch]
+        for (key, at), fit in zip(where, fits, strict=True):
+            if fit is not None:
+                self.fits.setdefault(key, {})[at] = fit
+
     def report(self) -> dict:
         """Orders per selection, fallbacks and warnings per series and feature; how often it was persistence."""
         per = {}
@@ -421,6 +552,7 @@ class ArimaForecaster:
             per[f"{s}|{f}"] = {"selections": [{"at": fit.at, "order": list(fit.order) if fit.order else None,
                                                "trend": fit.trend, "fallback": fit.fallback}
                                               | ({"seasonal": list(fit.seasonal)} if fit.seasonal != NO_SEASON else {})
+                                              | ({"method": "css"} if fit.method == "css" else {})
                                               for fit in ordered],
                                "warnings": sorted({w for fit in ordered for w in fit.warnings})}
         flags = [np.asarray(v, dtype=bool) for v in self.persistence.values() if len(v)]
@@ -432,6 +564,16 @@ class ArimaForecaster:
         if flags and always:
             notes.append(f"ARIMA forecasts equal persistence on {always} of {len(flags)} series x features (fallbacks "
                          "or random walks, typical of short series): there its DM test repeats the one against naive")
+        if self.approximated:
+            fits = [fit for fits in self.fits.values() for fit in fits.values()]
+            css = sum(fit.method == "css" for fit in fits)
+            notes.append(f"orders chosen and estimated by conditional sums of squares in {css} of {len(fits)} selections "
+                         "(auto.arima's approximation, used from "
+                         f"{APPROXIMATE_FROM:,} series x features on or with options arima.approximation; the rest, "
+                         "where the data have gaps, by maximum likelihood); forecasts by Box and Jenkins' recursions "
+                         "(the Kalman filter where data after a selection have gaps)")
+        elif self.options.approximation and self.season >= 2:
+            notes.append("no approximation: seasonal terms are chosen by the exact search")
         if self.no_season:
             notes.append(self.no_season)
         elif self.season:
