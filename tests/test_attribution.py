@@ -68,3 +68,34 @@ def test_demo_attributions_peak_near_each_protein_s_delay():
         days, profile = ig.profile(protein, "rna", truth["protein_gene"][j])
         near.append(abs(days[np.argmax(profile)] - truth["protein_delay_days"][j]) <= 1.5)
     assert np.mean(near) >= 0.5
+
+
+def test_permutation_importance_on_a_large_study_scores_a_seeded_sample_of_origins(lagged, monkeypatch):
+    """Above MAX_ORIGINS test origins every shuffle is scored on the same seeded sample of them, said in the
+    result; the sample is sound because the forecaster's forecasts of a subset of origins are those rows of its
+    forecasts of all of them; and the shuffled driver still shows (the model reads x)."""
+    from biocount.evaluation import importance
+
+    bt = lagged.backtest
+    model, task, n = bt.fitted["lstm"], bt.tasks["lstm"], bt.test_origins.shape[0]
+    whole = importance.permutation(bt, "lstm", repeats=3)["driver"]
+    assert whole["origins"] == whole["of"] == n
+    rows = np.sort(np.random.default_rng(1).choice(n, n // 3, replace=False))
+    np.testing.assert_allclose(model.predict(task, bt.test_origins[rows]).mean,
+                               model.predict(task, bt.test_origins).mean[rows], rtol=1e-6, atol=1e-6)
+    monkeypatch.setattr(importance, "MAX_ORIGINS", n // 3)
+    part = importance.permutation(bt, "lstm", repeats=3)["driver"]
+    assert (part["origins"], part["of"]) == (n // 3, n)
+    assert part == importance.permutation(bt, "lstm", repeats=3)["driver"]  # seeded: the same sample every call
+    assert part["baseline_mse"] != whole["baseline_mse"]  # scored on the sample, not on every origin
+    assert part["low"] > 0 and part["delta_mse"] > 0.5 * whole["delta_mse"]
+
+
+def test_the_report_says_when_importance_was_scored_on_a_sample(lagged):
+    from biocount.evaluation import importance
+    from biocount.report.html import _importance
+
+    imp = importance.permutation(lagged.backtest, "lstm", repeats=3)
+    assert "seeded sample" not in _importance(lagged.metrics, {"importance": {"lstm": imp}})
+    sampled = {m: v | {"origins": 5, "of": 1234} for m, v in imp.items()}
+    assert "seeded sample of 5 of the 1,234 test origins" in _importance(lagged.metrics, {"importance": {"lstm": sampled}})

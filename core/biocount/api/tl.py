@@ -215,7 +215,10 @@ def _store(adata: AnnData, result: Any, name: str, key: str, method: str) -> Non
         entry["importance"] = {"modality": np.asarray(list(imp), dtype=str),
                                **{k: np.asarray([v[k] for v in imp.values()], dtype=float)
                                   for k in ("delta_mse", "low", "high")},
-                               "repeats": int(next(iter(imp.values()))["repeats"])}
+                               "repeats": int(next(iter(imp.values()))["repeats"]),
+                               # test origins scored per shuffle, of how many (a sample on a large study)
+                               "origins": int(next(iter(imp.values()))["origins"]),
+                               "of": int(next(iter(imp.values()))["of"])}
     ig = result.info.get("attributions", {}).get(name)
     if ig:  # integrated gradients per modality, lookback step and top feature (biocount.evaluation.importance)
         entry["attributions"] = _attribution_entry(ig)

@@ -438,7 +438,11 @@ def _importance(metrics: Any, info: dict[str, Any]) -> str:
         ax.set_yticks(ys, [r["modality"] for r in rows])
         ax.axvline(0, color="#555", lw=0.8)
         ax.set_xlabel("rise in test MSE when the modality is shuffled between series")
-        out.append(f"<h3>{html.escape(name)}: permutation importance</h3>" + _table(rows)
+        first = next(iter(by_mod.values()))
+        sample = (f"<p>Scored on a seeded sample of {first['origins']:,} of the {first['of']:,} test origins (the same "
+                  "for every shuffle): each shuffle forecasts every origin it scores.</p>"
+                  if first["origins"] < first["of"] else "")
+        out.append(f"<h3>{html.escape(name)}: permutation importance</h3>" + sample + _table(rows)
                    + _svg(fig, f"Permutation importance of each input modality for {name}"))
     ablations = metrics[(metrics["scope"] == "overall") & metrics["forecaster"].str.contains(r"\[", regex=True)]
     if not ablations.empty:
