@@ -130,16 +130,14 @@ def aicc(rss: np.ndarray, n: int, k: int) -> np.ndarray:
 
 
 def psi_weights(phi: np.ndarray, theta: np.ndarray, d: int, horizon: int) -> np.ndarray:
-    """The first ``horizon`` weights of the ARIMA's infinite MA form (psi_0 = 1): theta(B) / (phi(B) (1 - B)^d)."""
-    ar = np.array([1.0])
+    """The first ``horizon`` weights of the ARIMA's infinite MA form (psi_0 = 1): theta(B) / (phi(B) (1 - B)^d)
+    (statsmodels' ``arma2ma`` with the differencing multiplied into the AR polynomial)."""
+    from statsmodels.tsa.arima_process import arma2ma
+
+    ar = np.r_[1.0, -np.asarray(phi, dtype=float)]
     for _ in range(d):
         ar = np.convolve(ar, [1.0, -1.0])
-    ar = np.convolve(ar, np.r_[1.0, -np.asarray(phi, dtype=float)])  # 1 - a_1 B - a_2 B^2 - ...
-    psi = np.zeros(horizon)
-    psi[0] = 1.0
-    for j in range(1, horizon):
-        psi[j] = (theta[j - 1] if j <= len(theta) else 0.0) - sum(ar[i] * psi[j - i] for i in range(1, min(j, ar.size - 1) + 1))
-    return psi
+    return arma2ma(ar, np.r_[1.0, np.asarray(theta, dtype=float)], lags=horizon)
 
 
 def forecast(y: np.ndarray, d: int, c: float, phi: np.ndarray, theta: np.ndarray, sigma2: float,

@@ -212,13 +212,11 @@ def _store(adata: AnnData, result: Any, name: str, key: str, method: str) -> Non
     }
     imp = result.info.get("importance", {}).get(name)
     if imp:  # permutation importance of each input modality on the test origins (biocount.evaluation.importance)
+        first = next(iter(imp.values()))  # repeats and origins scored (of how many) are the same for every modality
         entry["importance"] = {"modality": np.asarray(list(imp), dtype=str),
                                **{k: np.asarray([v[k] for v in imp.values()], dtype=float)
                                   for k in ("delta_mse", "low", "high")},
-                               "repeats": int(next(iter(imp.values()))["repeats"]),
-                               # test origins scored per shuffle, of how many (a sample on a large study)
-                               "origins": int(next(iter(imp.values()))["origins"]),
-                               "of": int(next(iter(imp.values()))["of"])}
+                               **{k: int(first[k]) for k in ("repeats", "origins", "of")}}
     ig = result.info.get("attributions", {}).get(name)
     if ig:  # integrated gradients per modality, lookback step and top feature (biocount.evaluation.importance)
         entry["attributions"] = _attribution_entry(ig)
